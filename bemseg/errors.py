@@ -1,0 +1,32 @@
+"""The one exception type users see.
+
+Every failure caused by input the user controls (a file, a config value, a model name) raises
+`BemsegError` with a single line that names the file or field and says what to do. The command
+line and the workflow scripts print that line instead of a traceback; anything else that escapes
+is a bug in the suite and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class BemsegError(Exception):
+    """A user-facing error: `str(err)` is one line naming the culprit and the remedy."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+class ConfigError(BemsegError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+class DataError(BemsegError):
+    """A dataset file is missing, unreadable or inconsistent."""
+
+
+class WeightsError(BemsegError):
+    """A weight file is missing or does not match its recorded checksum."""
+
+
+class ModelError(BemsegError):
+    """A model name is unknown or a model breaks the suite's model contract."""
