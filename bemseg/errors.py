@@ -13,7 +13,7 @@ class BemsegError(Exception):
     """A user-facing error: `str(err)` is one line naming the culprit and the remedy."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
+        super().__init__(" ".join(line.strip() for line in message.splitlines() if line.strip()))
 
 
 class ConfigError(BemsegError):

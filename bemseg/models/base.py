@@ -9,6 +9,9 @@ input's size.
 from __future__ import annotations
 
 import abc
+import contextlib
+import dataclasses
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,6 +50,14 @@ class SegmentationModel(nn.Module, metaclass=abc.ABCMeta):
         """The frozen text encoder, if any (its parameters are counted apart)."""
         return None
 
+    def evaluation_session(self) -> contextlib.AbstractContextManager:
+        """Context for predicting many images with fixed weights (e.g. caching input-independent parts).
+
+        The engine wraps whole-split evaluation in it; FLOP and FPS measurements stay outside, so they
+        count every forward in full as the paper does.
+        """
+        return contextlib.nullcontext()
+
     def describe(self) -> str:
         """One line for logs: the model's name and how its weights were initialised."""
         return f"{self.model_name} ({self.weights})"
@@ -69,3 +80,16 @@ class SegmentationModel(nn.Module, metaclass=abc.ABCMeta):
             losses["total"] = sum(self.loss_weights[k] * v for k, v in losses.items())
             return losses
         return self.forward_logits(images)
+
+
+def build_config(config_cls: type, model_name: str, preset: dict[str, Any], overrides: dict[str, Any]):
+    """Instantiate a model's config dataclass from a registered preset plus user overrides.
+
+    An override that is not a field of the config is a ModelError naming it and the known fields.
+    """
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ModelError(f"model '{model_name}': unknown option '{unknown[0]}'; "
+                         f"known options: {', '.join(sorted(known))}")
+    return config_cls(**{**preset, **overrides})

@@ -1,0 +1,74 @@
+"""Whole-image prediction: sliding-window inference and the multi-scale-and-flip test (MS).
+
+Sliding window as mmsegmentation's `slide` mode: windows of `window` pixels every `stride`
+(512 / 341 by default), the last row and column snapped to the image edge, logits of overlapping
+windows averaged. MS (section 4.1.3): the image resized by each scale (0.5 ... 1.75), each also
+flipped horizontally, slid over, resized back and averaged. The spec averages logits; `average:
+probs` averages softmax probabilities as mmsegmentation's test-time augmentation does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from bemseg.engine.device import autocast
+
+
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+    """Start offsets along one axis: every `stride`, the last one snapped so the window ends at the edge."""
+    if length <= window:
+        return [0]
+    count = (length - window + stride - 1) // stride + 1
+    return [min(i * stride, length - window) for i in range(count)]
+
+
+@torch.no_grad()
+def slide_logits(model: torch.nn.Module, image: torch.Tensor, num_classes: int, window: int, stride: int,
+                 batch_size: int = 8, amp: bool = False, channels_last: bool = False) -> torch.Tensor:
+    """Logits (C, H, W) of an image (3, H, W) from overlapping windows, batched `batch_size` at a time."""
+    _, height, width = image.shape
+    boxes = [(y, x) for y in window_starts(height, window, stride) for x in window_starts(width, window, stride)]
+    logits = torch.zeros(num_classes, height, width, device=image.device)
+    counts = torch.zeros(1, height, width, device=image.device)
+    win_h, win_w = min(window, height), min(window, width)
+    for first in range(0, len(boxes), batch_size):
+        chunk = boxes[first:first + batch_size]
+        crops = torch.stack([image[:, y:y + win_h, x:x + win_w] for y, x in chunk])
+        if channels_last:
+            crops = crops.contiguous(memory_format=torch.channels_last)
+        with autocast(image.device, amp):
+            out = model(crops).float()
+        for (y, x), crop_logits in zip(chunk, out):
+            logits[:, y:y + win_h, x:x + win_w] += crop_logits
+            counts[:, y:y + win_h, x:x + win_w] += 1
+    return logits / counts
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, image: torch.Tensor, num_classes: int, window: int, stride: int,
+                   batch_size: int = 8, ms: bool = False, scales: Sequence[float] = (1.0,), flip: bool = True,
+                   average: str = "logits", amp: bool = False, channels_last: bool = False) -> torch.Tensor:
+    """Logits (C, H, W) for a whole image: one sliding pass, or the MS-and-flip average with `ms=True`."""
+    def slide(x: torch.Tensor) -> torch.Tensor:
+        return slide_logits(model, x, num_classes, window, stride, batch_size, amp, channels_last)
+
+    if not ms:
+        return slide(image)
+    height, width = image.shape[-2:]
+    total = torch.zeros(num_classes, height, width, device=image.device)
+    passes = 0
+    for scale in scales:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        scaled = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
+        for flipped in (False, True) if flip else (False,):
+            view = scaled.flip(-1) if flipped else scaled
+            logits = slide(view)
+            if flipped:
+                logits = logits.flip(-1)
+            logits = F.interpolate(logits[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+            total += logits.softmax(0) if average == "probs" else logits
+            passes += 1
+    return total / passes

@@ -1,0 +1,238 @@
+"""`bemseg train`: iteration-based training that survives interruption without changing its result.
+
+A run lives in one folder:
+
+    OUT/checkpoints/last.pt   resume state, rewritten atomically every `checkpoint_every` iterations
+    OUT/train_log.csv         every logged iteration: each named loss, the lr, seconds per iteration
+    OUT/model.pt              final weights (written once the schedule is done)
+    OUT/train_summary.json    written last: timing, peak memory, provenance; its presence = done
+
+Rerunning the same command resumes from `last.pt` and reaches the same final weights as an
+uninterrupted run (bitwise on CPU): model, optimiser, scaler and RNG states are restored, and the
+data stream is a pure function of (seed, position). Rerunning a finished run does nothing; a
+different config in the same folder is an error. A non-finite loss stops the run naming the
+iteration and the loss term, after saving the batch and weights for inspection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import statistics
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from bemseg.atomic import read_json_or_none, write_json, write_text
+from bemseg.config import resolve_run_config
+from bemseg.data import build_dataset
+from bemseg.engine.checkpoint import (
+    build_model,
+    frozen_fingerprint,
+    load_checkpoint,
+    load_model_state,
+    model_state,
+    save_checkpoint,
+)
+from bemseg.engine.device import autocast, peak_memory_mb, prepare_model, resolve_device, set_threads
+from bemseg.engine.optim import build_optimizer, lr_at, set_lr
+from bemseg.engine.seeding import restore_rng_state, rng_state, sample_seed, seed_everything
+from bemseg.errors import BemsegError, ConfigError
+from bemseg.provenance import config_hash, provenance
+
+log = logging.getLogger("bemseg.train")
+
+
+class TrainingError(BemsegError):
+    """Training cannot go on (a non-finite loss)."""
+
+
+class StreamSampler(Sampler[list[tuple[int, int]]]):
+    """Batches of (dataset index, augmentation seed) for iterations [start, stop).
+
+    Position p of the stream is sample perm_e[p mod n] of epoch e = p // n, where perm_e is a
+    permutation seeded by (seed, e); its augmentation seed depends on (seed, p) only. Any
+    iteration's batch is therefore known without replaying the ones before it.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+        self.size, self.batch_size, self.seed, self.start, self.stop = size, batch_size, seed, start, stop
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(self.size)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, perm = -1, np.empty(0, dtype=np.int64)
+        for iteration in range(self.start, self.stop):
+            batch = []
+            for position in range(iteration * self.batch_size, (iteration + 1) * self.batch_size):
+                if position // self.size != epoch:
+                    epoch = position // self.size
+                    perm = self._permutation(epoch)
+                batch.append((int(perm[position % self.size]), sample_seed(self.seed, position)))
+            yield batch
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _worker_init(worker_id: int) -> None:
+    """Workers draw nothing from global generators; seed them anyway so nothing is left to chance."""
+    seed_everything(torch.initial_seed() % 2**31 + worker_id)
+
+
+def _log_csv(rows: list[dict[str, float]]) -> str:
+    buffer = io.StringIO()
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _check_finite(losses: Mapping[str, torch.Tensor], iteration: int, out: Path, images: torch.Tensor,
+                  labels: torch.Tensor, model: torch.nn.Module) -> None:
+    bad = [k for k, v in losses.items() if not torch.isfinite(v)]
+    if not bad:
+        return
+    dump = out / f"nonfinite-iter{iteration}.pt"
+    save_checkpoint(dump, kind="nonfinite", iteration=iteration, images=images.cpu(), labels=labels.cpu(),
+                    losses={k: v.detach().cpu() for k, v in losses.items()}, model=model_state(model))
+    term = next((k for k in bad if k != "total"), bad[0])
+    raise TrainingError(f"non-finite loss term '{term}' ({losses[term].item()}) at iteration {iteration}; "
+                        f"batch, losses and weights saved to {dump} for inspection")
+
+
+def _read_manifest(root: str | Path) -> dict[str, Any]:
+    return json.loads((Path(root) / "manifest.json").read_text())
+
+
+def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Train the run described by `config` into folder `out`; return the training summary."""
+    cfg = resolve_run_config(config, overrides)
+    chash = config_hash(cfg)
+    out = Path(out)
+    summary_path, last_path = out / "train_summary.json", out / "checkpoints" / "last.pt"
+    summary = read_json_or_none(summary_path)
+    if summary is not None:
+        if summary.get("config_hash") != chash:
+            raise ConfigError(f"{out} holds a finished run with another config (hash {summary.get('config_hash')}, "
+                              f"this one {chash}); use another --out or delete the folder")
+        log.info("%s is complete; nothing to do", out)
+        return summary
+
+    tcfg, dcfg = cfg["train"], cfg["data"]
+    device = resolve_device(tcfg["device"])
+    set_threads(tcfg["threads"])
+    seed_everything(tcfg["seed"])
+    manifest = _read_manifest(dcfg["root"])
+    class_names = list(manifest["class_names"])
+    model = build_model(cfg, len(class_names), class_names)
+    dataset = build_dataset(dcfg["dataset"], dcfg["root"], "train", norm=model.input_norm,
+                            crop_size=dcfg["crop_size"], augment=True, resize_scale=dcfg["resize_scale"],
+                            ratio_range=tuple(dcfg["ratio_range"]), cat_max_ratio=dcfg["cat_max_ratio"])
+    model, use_amp, channels_last = prepare_model(model, device, tcfg["amp"], tcfg["channels_last"])
+    model.train()
+    optimizer = build_optimizer(model, tcfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start, rows, step_times = 0, [], []
+
+    if last_path.is_file():
+        state = load_checkpoint(last_path)
+        if state.get("config_hash") != chash:
+            raise ConfigError(f"{last_path} belongs to a run with another config (hash {state.get('config_hash')}, "
+                              f"this one {chash}); use another --out or delete the folder")
+        load_model_state(model, state["model"], last_path)
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"])
+        start, rows, step_times = state["iteration"], state["log"], state["step_times"]
+        log.info("resuming %s from iteration %d", out, start)
+
+    iterations, log_every = tcfg["iterations"], tcfg["log_every"]
+    loader = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
+                                                             start, iterations),
+                        num_workers=dcfg["num_workers"], worker_init_fn=_worker_init,
+                        pin_memory=device.type == "cuda", persistent_workers=False)
+    log.info("training %s on %s (%d samples) for %d iterations on %s", model.describe(), dcfg["dataset"],
+             len(dataset), iterations, device)
+    from tqdm import tqdm
+
+    progress = tqdm(total=iterations, initial=start, desc=model.model_name, unit="it", mininterval=2.0,
+                    dynamic_ncols=True, leave=False)
+    window: dict[str, list[float]] = {}
+    tic = time.perf_counter()
+    for iteration, (images, labels) in enumerate(loader, start=start + 1):
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        lr = lr_at(iteration - 1, tcfg)
+        set_lr(optimizer, lr)
+        with autocast(device, use_amp):
+            losses = model(images, labels)
+        _check_finite(losses, iteration, out, images, labels, model)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(losses["total"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        toc = time.perf_counter()
+        step_times.append(toc - tic)
+        tic = toc
+        for key, value in losses.items():
+            window.setdefault(key, []).append(float(value.detach()))
+        if iteration % log_every == 0 or iteration == iterations:
+            row = {"iteration": iteration, "lr": lr, **{k: statistics.fmean(v) for k, v in window.items()},
+                   "seconds_per_iter": statistics.fmean(step_times[-len(window["total"]):])}
+            rows.append(row)
+            window = {}
+            progress.set_postfix(loss=f"{row['total']:.4f}", lr=f"{lr:.2e}")
+        progress.update(1)
+        if iteration % tcfg["checkpoint_every"] == 0 and iteration < iterations:
+            save_checkpoint(last_path, kind="resume", iteration=iteration, config=cfg, config_hash=chash,
+                            model=model_state(model), optimizer=optimizer.state_dict(),
+                            scaler=scaler.state_dict(), rng=rng_state(), log=rows, step_times=step_times)
+            write_text(out / "train_log.csv", _log_csv(rows))
+    progress.close()
+
+    warm = step_times[tcfg["timing_warmup"]:] or step_times
+    seconds_per_iter = statistics.median(warm)
+    record = provenance(seed=tcfg["seed"], config=cfg, device=device, synthetic=bool(manifest.get("synthetic")),
+                        weights=model.weights)
+    save_checkpoint(out / "model.pt", kind="final", iteration=iterations, config=cfg, config_hash=chash,
+                    num_classes=len(class_names), class_names=class_names, model=model_state(model),
+                    frozen_fingerprint=frozen_fingerprint(model), provenance=record)
+    write_text(out / "train_log.csv", _log_csv(rows))
+    summary = {
+        "model": cfg["model"]["name"],
+        "dataset": dcfg["dataset"],
+        "iterations": iterations,
+        "batch_size": tcfg["batch_size"],
+        "crop_size": dcfg["crop_size"],
+        "seconds_per_iter_median": seconds_per_iter,
+        "timed_iterations": len(warm),
+        "projected_hours": seconds_per_iter * iterations / 3600.0,
+        "peak_memory_mb": peak_memory_mb(device),
+        "final_losses": {k: v for k, v in rows[-1].items() if k not in ("iteration", "lr", "seconds_per_iter")},
+        "final_checkpoint": str(out / "model.pt"),
+        "config_hash": chash,
+        "config": cfg,
+        "provenance": record,
+    }
+    if any(not math.isfinite(v) for v in summary["final_losses"].values()):
+        raise TrainingError(f"final losses of {out} are not finite: {summary['final_losses']}")
+    write_json(summary_path, summary)
+    last_path.unlink(missing_ok=True)
+    log.info("finished %s: %.3f s/iter, projected %.2f h for %d iterations", model.describe(),
+             seconds_per_iter, summary["projected_hours"], iterations)
+    return summary
