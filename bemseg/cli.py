@@ -75,16 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    datasets = ("potsdam", "vaihingen", "loveda")
     p = command("synth", _synth, "write seeded synthetic archives in a dataset's real layout")
-    p.add_argument("dataset", choices=datasets)
+    p.add_argument("dataset", help="potsdam, vaihingen or loveda")
     p.add_argument("out", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tiles", type=int, default=None, help="tiles (ISPRS) or images (LoveDA) per split")
     p.add_argument("--tile-size", type=int, default=None, help="side of a tile (ISPRS) or image (LoveDA)")
 
     p = command("prepare", _prepare, "convert downloaded archives (or their folders) into training patches")
-    p.add_argument("dataset", choices=datasets)
+    p.add_argument("dataset", help="potsdam, vaihingen or loveda")
     p.add_argument("raw", type=Path, help="folder holding the archives or their unpacked folders")
     p.add_argument("out", type=Path)
     p.add_argument("--only", nargs="+", metavar="ID", help="prepare only these tile/image ids")

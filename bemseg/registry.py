@@ -100,6 +100,17 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _import_model_module(module: str, path: Path) -> None:
+    """Import one model file; any failure inside it becomes a ModelError naming the file."""
+    try:
+        importlib.import_module(module)
+    except ModelError:
+        raise
+    except Exception as exc:  # any failure inside a model file is that file's fault
+        raise ModelError(f"{_display(path)}: cannot import model file ({type(exc).__name__}: {exc}); "
+                         "fix the file or move it out of the package") from exc
+
+
 def discover() -> None:
     """Import every model module once; a module that fails to import is named in a ModelError."""
     global _DISCOVERED
@@ -107,13 +118,7 @@ def discover() -> None:
         return
     for package in MODEL_PACKAGES:
         for module, path in _package_modules(package):
-            try:
-                importlib.import_module(module)
-            except ModelError:
-                raise
-            except Exception as exc:  # any failure inside a model file is that file's fault
-                raise ModelError(f"{_display(path)}: cannot import model file ({type(exc).__name__}: {exc}); "
-                                 "fix the file or move it out of the package") from exc
+            _import_model_module(module, path)
     _DISCOVERED = True
 
 
@@ -124,9 +129,24 @@ def list_models(pattern: str = "*", tag: str | None = None) -> list[str]:
                   if fnmatch.fnmatch(n, pattern) and (tag is None or tag in e.tags))
 
 
+def _import_declaring_module(name: str) -> None:
+    """Import only the file that declares `name` (a job that builds one model needs no others)."""
+    source = declared_models().get(name)
+    if source is None:
+        return
+    for package in MODEL_PACKAGES:
+        for module, path in _package_modules(package):
+            if _display(path) == source:
+                _import_model_module(module, path)
+                return
+
+
 def model_entry(name: str) -> ModelEntry:
     """The registry entry for `name`, or a ModelError listing close matches."""
-    discover()
+    if name not in _REGISTRY and not _DISCOVERED:
+        _import_declaring_module(name)
+    if name not in _REGISTRY:
+        discover()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""

@@ -260,10 +260,11 @@ def test_bad_ids_and_dataset_names_are_one_line(potsdam_raw, tmp_path, capsys):
     assert str(tmp_path / "nowhere") in err
     with pytest.raises(ConfigError, match="unknown dataset 'potsdamm'; known datasets: potsdam, vaihingen, loveda"):
         prepare("potsdamm", potsdam_raw, tmp_path / "o")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["prepare", "potsdamm", str(potsdam_raw), str(tmp_path / "o")])
-    assert exit_info.value.code == 2 and "invalid choice: 'potsdamm'" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+    err = _one_line_error(capsys, ["prepare", "potsdamm", str(potsdam_raw), str(tmp_path / "o")])
+    assert "unknown dataset 'potsdamm'" in err
+    err = _one_line_error(capsys, ["synth", "potsdamm", str(tmp_path / "s")])
+    assert "unknown dataset 'potsdamm'" in err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "s").exists()
 
 
 def test_loose_vaihingen_files_prefer_images_under_top_and_refuse_ambiguity(tmp_path, capsys):

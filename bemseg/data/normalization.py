@@ -15,7 +15,7 @@ NORMS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
 def normalize(image: np.ndarray, norm: str) -> torch.Tensor:
     """uint8 HxWx3 array -> float32 3xHxW tensor normalised with the statistics named by `norm`."""
     mean, std = NORMS[norm]
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    tensor = torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1).float()
     return (tensor - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
 
 

@@ -21,7 +21,7 @@ from bemseg.data.catalog import IGNORE_INDEX
 
 def resize(image: np.ndarray, mask: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear (half-pixel centres, no antialiasing, as OpenCV's INTER_LINEAR) image, nearest mask."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    tensor = torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1)[None].float()
     tensor = F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)
     image = tensor[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     rows = np.minimum((np.arange(height) * (mask.shape[0] / height)).astype(np.intp), mask.shape[0] - 1)

@@ -161,6 +161,9 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
     loader = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
                                                              start, iterations),
                         num_workers=dcfg["num_workers"], worker_init_fn=_worker_init,
+                        # its own generator: creating the iterator must not draw from the global one,
+                        # or a resumed run's dropout would diverge from the uninterrupted run's
+                        generator=torch.Generator().manual_seed(tcfg["seed"]),
                         pin_memory=device.type == "cuda", persistent_workers=False)
     log.info("training %s on %s (%d samples) for %d iterations on %s", model.describe(), dcfg["dataset"],
              len(dataset), iterations, device)
