@@ -63,7 +63,7 @@ DEEPLABV3PLUS = Architecture(
 )
 
 
-@register_model(tags=("comparison",))
+@register_model(weights="imagenet")
 def deeplabv3plus(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """DeepLabV3+ on ResNetV1c-50 at output stride 8 with an auxiliary FCN head (mmseg deeplabv3plus_r50-d8)."""
     return build_resnet_segmentor("deeplabv3plus", DEEPLABV3PLUS, num_classes, class_names, pretrained, overrides)

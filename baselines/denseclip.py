@@ -17,7 +17,7 @@ from bemseg.models.clip_segmentor import build_clip_segmentor
 from bemseg.registry import register_model
 
 
-@register_model(tags=("comparison",))
+@register_model(weights="clip")
 def denseclip(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """DenseCLIP: the ablation baseline plus the image-to-text context decoder (Rao et al., CVPR 2022)."""
     return build_clip_segmentor("denseclip", {"fusion": "image_to_text"}, num_classes, class_names,

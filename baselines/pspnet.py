@@ -54,7 +54,7 @@ PSPNET = Architecture(
 )
 
 
-@register_model(tags=("comparison",))
+@register_model(weights="imagenet")
 def pspnet(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """PSPNet on ResNetV1c-50 at output stride 8 with an auxiliary FCN head (mmseg pspnet_r50-d8)."""
     return build_resnet_segmentor("pspnet", PSPNET, num_classes, class_names, pretrained, overrides)

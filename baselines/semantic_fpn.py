@@ -38,7 +38,7 @@ SEMANTIC_FPN = Architecture(
 )
 
 
-@register_model(tags=("comparison",))
+@register_model(weights="imagenet")
 def semantic_fpn(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """Semantic FPN on ResNetV1c-50 (stride 32), FPN neck 256 and head 128 channels (mmseg fpn_r50)."""
     return build_resnet_segmentor("semantic_fpn", SEMANTIC_FPN, num_classes, class_names, pretrained, overrides)

@@ -15,6 +15,7 @@ import difflib
 import fnmatch
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -33,14 +34,23 @@ MODEL_PACKAGES: tuple[str, ...] = ("bemseg.models", "baselines", "variants")
 Builder = Callable[..., "SegmentationModel"]
 
 
+#: Pretrained-weight families a model can declare: which weight file of a config it takes.
+WEIGHT_FAMILIES = ("clip", "imagenet")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered model: its name, builder, the file that defines it and its tags."""
+    """A registered model: its name, builder, the file that defines it and its weight family."""
 
     name: str
     builder: Builder
     source: str
-    tags: tuple[str, ...]
+    weights: str | None
+
+    @property
+    def takes_dataset(self) -> bool:
+        """Whether the builder declares a `dataset` parameter (it then receives the dataset's name)."""
+        return "dataset" in inspect.signature(self.builder).parameters
 
     @property
     def description(self) -> str:
@@ -61,16 +71,19 @@ def _source_of(obj: Any) -> str:
         return str(path)
 
 
-def register_model(fn: Builder | None = None, *, name: str | None = None, tags: tuple[str, ...] = ()):
+def register_model(fn: Builder | None = None, *, name: str | None = None, weights: str | None = None):
     """Decorator registering a model builder under `name` (default: the function's name).
 
     The builder is called as `builder(num_classes=..., class_names=..., pretrained=..., **overrides)`
-    and returns a `bemseg.models.base.SegmentationModel`.
+    and returns a `bemseg.models.base.SegmentationModel`. `weights` names the pretrained-weight family
+    the builder loads ("clip" or "imagenet"), so a workflow config's weight files reach the right models.
     """
+    if weights is not None and weights not in WEIGHT_FAMILIES:
+        raise ModelError(f"register_model: weights='{weights}' is not one of {', '.join(WEIGHT_FAMILIES)}")
 
     def decorate(builder: Builder) -> Builder:
         key = name or builder.__name__
-        entry = ModelEntry(key, builder, _source_of(builder), tuple(tags))
+        entry = ModelEntry(key, builder, _source_of(builder), weights)
         known = _REGISTRY.get(key)
         if known is not None and known.source != entry.source:
             raise ModelError(f"{entry.source}: model name '{key}' is already registered by {known.source}; "
@@ -122,11 +135,11 @@ def discover() -> None:
     _DISCOVERED = True
 
 
-def list_models(pattern: str = "*", tag: str | None = None) -> list[str]:
-    """Sorted names of registered models matching a glob `pattern` and, if given, a `tag`."""
+def list_models(pattern: str = "*", weights: str | None = None) -> list[str]:
+    """Sorted names of registered models matching a glob `pattern` and, if given, a weight family."""
     discover()
     return sorted(n for n, e in _REGISTRY.items()
-                  if fnmatch.fnmatch(n, pattern) and (tag is None or tag in e.tags))
+                  if fnmatch.fnmatch(n, pattern) and (weights is None or e.weights == weights))
 
 
 def _import_declaring_module(name: str) -> None:
@@ -155,12 +168,15 @@ def model_entry(name: str) -> ModelEntry:
 
 
 def create_model(name: str, num_classes: int, class_names: list[str] | None = None,
-                 pretrained: str | Path | None = None, **overrides: Any) -> SegmentationModel:
+                 pretrained: str | Path | None = None, dataset: str | None = None,
+                 **overrides: Any) -> SegmentationModel:
     """Build the registered model `name` for `num_classes` classes.
 
     `class_names` feed the text prompts of the multimodal models (default: generic names);
     `pretrained` is a local weight file (None: random initialisation, stated in the model's
-    `weights` attribute); `overrides` set fields of the model's config (unknown fields are errors).
+    `weights` attribute); `dataset` names the dataset the model is built for, passed only to
+    builders that declare a `dataset` parameter (e.g. for per-dataset class descriptions);
+    `overrides` set fields of the model's config (unknown fields are errors).
     """
     from bemseg.models.base import SegmentationModel
 
@@ -170,6 +186,8 @@ def create_model(name: str, num_classes: int, class_names: list[str] | None = No
     names = list(class_names) if class_names is not None else [f"class {i}" for i in range(num_classes)]
     if len(names) != num_classes:
         raise ModelError(f"class_names has {len(names)} entries but num_classes is {num_classes}")
+    if entry.takes_dataset:
+        overrides["dataset"] = dataset
     model = entry.builder(num_classes=num_classes, class_names=names, pretrained=pretrained, **overrides)
     if not isinstance(model, SegmentationModel):
         raise ModelError(f"{entry.source}: builder '{name}' returned {type(model).__name__}, "
@@ -179,24 +197,27 @@ def create_model(name: str, num_classes: int, class_names: list[str] | None = No
     return model
 
 
-def _decorator_name(node: ast.expr) -> tuple[str | None, str | None]:
-    """(callee, explicit name) for `@register_model`, `@register_model(name=...)`, `@x.register_model`."""
+@dataclass(frozen=True)
+class Declaration:
+    """What a model file declares about one model, read from its syntax."""
+
+    source: str
+    weights: str | None
+
+
+def _declaration(node: ast.expr, path: Path) -> tuple[str | None, Declaration] | None:
+    """(explicit name, declaration) for `@register_model`, `@register_model(name=..., weights=...)`."""
     target = node.func if isinstance(node, ast.Call) else node
     callee = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
-    explicit = None
-    if isinstance(node, ast.Call):
-        for kw in node.keywords:
-            if kw.arg == "name" and isinstance(kw.value, ast.Constant):
-                explicit = kw.value.value
-    return callee, explicit
+    if callee != "register_model":
+        return None
+    keywords = {kw.arg: kw.value.value for kw in getattr(node, "keywords", []) if isinstance(kw.value, ast.Constant)}
+    return keywords.get("name"), Declaration(_display(path), keywords.get("weights"))
 
 
-def declared_models() -> dict[str, str]:
-    """Model names declared by `@register_model` in the model files, read without importing them.
-
-    Maps each name to the file that declares it. Agrees with `list_models()` (a test checks it).
-    """
-    names: dict[str, str] = {}
+def model_declarations() -> dict[str, Declaration]:
+    """Every `@register_model` in the model files, read without importing them (fast, no torch)."""
+    found: dict[str, Declaration] = {}
     for package in MODEL_PACKAGES:
         for _, path in _package_modules(package):
             try:
@@ -206,7 +227,12 @@ def declared_models() -> dict[str, str]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.FunctionDef):
                     for deco in node.decorator_list:
-                        callee, explicit = _decorator_name(deco)
-                        if callee == "register_model":
-                            names[explicit or node.name] = _display(path)
-    return names
+                        declared = _declaration(deco, path)
+                        if declared is not None:
+                            found[declared[0] or node.name] = declared[1]
+    return found
+
+
+def declared_models() -> dict[str, str]:
+    """Model names declared in the model files, each mapped to its file; agrees with `list_models()`."""
+    return {name: d.source for name, d in model_declarations().items()}

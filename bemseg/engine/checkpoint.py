@@ -41,7 +41,7 @@ def frozen_fingerprint(model: SegmentationModel) -> str:
     params = dict(model.named_parameters())
     for name in sorted(frozen_names(model)):
         digest.update(name.encode())
-        digest.update(params[name].detach().cpu().contiguous().numpy().tobytes())
+        digest.update(memoryview(params[name].detach().cpu().contiguous().numpy()).cast("B"))
     return digest.hexdigest()
 
 
@@ -76,7 +76,7 @@ def build_model(config: dict[str, Any], num_classes: int, class_names: list[str]
     """The run's model, as its resolved config describes it."""
     spec = config["model"]
     return create_model(spec["name"], num_classes, class_names=class_names, pretrained=spec["pretrained"],
-                        **spec["options"])
+                        dataset=config["data"]["dataset"], **spec["options"])
 
 
 def restore_model(checkpoint: dict[str, Any], path: str | Path) -> SegmentationModel:

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from bemseg.atomic import read_json_or_none, sha256_file, write_bytes, write_json, write_text
+from bemseg.atomic import read_json_or_none, write_bytes, write_json, write_text
 from bemseg.complexity import measure_fps
 from bemseg.config import resolve_run_config, set_dotted
 from bemseg.data import build_dataset
@@ -125,7 +125,9 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
     cfg = resolve_run_config(cfg)
     ecfg = cfg["eval"]
     out = Path(out)
-    key = {"checkpoint_sha256": sha256_file(checkpoint), "eval": ecfg, "data_root": cfg["data"]["root"]}
+    # A final checkpoint is identified by its run's config hash and creation time (hashing 200 MB costs more).
+    key = {"checkpoint": {"config_hash": state["config_hash"], "created": state["provenance"]["created"]},
+           "eval": ecfg, "data_root": cfg["data"]["root"]}
     previous = read_json_or_none(out / "metrics.json")
     if previous is not None and previous.get("evaluation_key") == key:
         return previous

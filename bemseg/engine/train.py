@@ -46,6 +46,7 @@ from bemseg.engine.device import autocast, peak_memory_mb, prepare_model, resolv
 from bemseg.engine.optim import build_optimizer, lr_at, set_lr
 from bemseg.engine.seeding import restore_rng_state, rng_state, sample_seed, seed_everything
 from bemseg.errors import BemsegError, ConfigError
+from bemseg.models.contract import check_contract
 from bemseg.provenance import config_hash, provenance
 
 log = logging.getLogger("bemseg.train")
@@ -140,6 +141,7 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
                             crop_size=dcfg["crop_size"], augment=True, resize_scale=dcfg["resize_scale"],
                             ratio_range=tuple(dcfg["ratio_range"]), cat_max_ratio=dcfg["cat_max_ratio"])
     model, use_amp, channels_last = prepare_model(model, device, tcfg["amp"], tcfg["channels_last"])
+    check_contract(model)
     model.train()
     optimizer = build_optimizer(model, tcfg)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

@@ -7,7 +7,8 @@ Residuals with learnable per-channel scales initialised to 1e-4 (Eq. 3):
 v = l + gamma1 * x4_post, t = q + gamma2 * q_post.
 
 With only the text branch this is DenseCLIP's image-to-text context decoder, which is how the
-DenseCLIP baseline is built from the same parts. `shared_decoder=True` reuses one decoder for both
+DenseCLIP baseline is built from the same parts; with only the image branch it is the suite's
+reading of SegCLIP's cross-modal feature fusion (variants/segclip.py). `shared_decoder=True` reuses one decoder for both
 directions (the authors' public release); the default, two decoders, is the reading that matches
 the paper's 54.12 M parameters (spec/model.md).
 """

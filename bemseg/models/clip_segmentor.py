@@ -41,7 +41,7 @@ from bemseg.models.seg_loss import seg_cross_entropy, upsample_to
 from bemseg.models.weights import load_into, load_state_dict
 from bemseg.registry import register_model
 
-FUSIONS = ("none", "image_to_text", "bidirectional")
+FUSIONS = ("none", "image_to_text", "text_to_image", "bidirectional")
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ClipSegConfig:
     """Every switch of the family; each field can be overridden from a config's `model.options`."""
 
     text: bool = True  # text encoder, prompts, score map and auxiliary loss
-    fusion: str = "none"  # none | image_to_text (DenseCLIP) | bidirectional (BFF)
+    fusion: str = "none"  # none | image_to_text (DenseCLIP) | text_to_image | bidirectional (BFF)
     shared_decoder: bool = False  # BFF: one decoder for both directions (the public release)
     cpc: bool = False
     cpc_assign: str = "pred"  # pred (argmax of s, the paper) | label
@@ -110,7 +110,9 @@ class ClipSegmentor(SegmentationModel):
                 self.fusion = BidirectionalFeatureFusion(
                     dim=self.image_encoder.embed_dim, width=config.fusion_width, heads=config.fusion_heads,
                     layers=config.fusion_layers, dropout=config.fusion_dropout, gamma_init=config.gamma_init,
-                    image_branch=config.fusion == "bidirectional", shared_decoder=config.shared_decoder)
+                    image_branch=config.fusion in ("bidirectional", "text_to_image"),
+                    text_branch=config.fusion in ("bidirectional", "image_to_text"),
+                    shared_decoder=config.shared_decoder)
             if config.cpc:
                 self.loss_weights["cpc"] = config.lambda2
         self.decoder = SemanticFPNDecoder(channels, num_classes, head_channels=config.decoder_channels,
@@ -131,15 +133,19 @@ class ClipSegmentor(SegmentationModel):
             yield
             return
         with torch.no_grad():
-            self._session_text = self.text_tower()
+            self._session_text = self.compute_text_features()
         try:
             yield
         finally:
             self._session_text = None
 
+    def compute_text_features(self) -> torch.Tensor:
+        """Class text features (C, D) before fusion: the prompts through the text encoder."""
+        return self.text_tower()
+
     def _text_features(self) -> torch.Tensor:
         cached = getattr(self, "_session_text", None)
-        return cached if cached is not None else self.text_tower()
+        return cached if cached is not None else self.compute_text_features()
 
     def _features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Decoder inputs [x1, x2, x3, cat(x4, s)] and the score map s (None without text)."""
@@ -195,41 +201,46 @@ class ClipSegmentor(SegmentationModel):
 
 
 def build_clip_segmentor(name: str, preset: dict[str, Any], num_classes: int, class_names: list[str],
-                         pretrained: str | Path | None, overrides: dict[str, Any]) -> ClipSegmentor:
-    """Build a family member from its preset and user overrides, loading CLIP weights if given."""
-    config = build_config(ClipSegConfig, name, preset, overrides)
-    model = ClipSegmentor(config, num_classes, class_names)
+                         pretrained: str | Path | None, overrides: dict[str, Any],
+                         model_class: type[ClipSegmentor] = ClipSegmentor,
+                         config_class: type[ClipSegConfig] = ClipSegConfig, **extra: Any) -> ClipSegmentor:
+    """Build a family member (or a subclass, e.g. a variant) from its preset and user overrides.
+
+    CLIP weights are loaded when `pretrained` names a file; `extra` goes to the model's constructor.
+    """
+    config = build_config(config_class, name, preset, overrides)
+    model = model_class(config, num_classes, class_names, **extra)
     if pretrained is not None:
         model.load_clip_weights(pretrained)
     return model
 
 
-@register_model(tags=("ablation",))
+@register_model(weights="clip")
 def clip_rn50_fpn(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """CLIP RN50 trunk + Semantic FPN, no text (DenseCLIP's "RN50-CLIP + FPN"; Table 3's complexity row)."""
     return build_clip_segmentor("clip_rn50_fpn", {"text": False}, num_classes, class_names, pretrained, overrides)
 
 
-@register_model(tags=("ablation", "comparison"))
+@register_model(weights="clip")
 def clip_fpn(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """Ablation baseline: CLIP image and text encoders, pixel-text alignment and auxiliary loss."""
     return build_clip_segmentor("clip_fpn", {}, num_classes, class_names, pretrained, overrides)
 
 
-@register_model(tags=("ablation",))
+@register_model(weights="clip")
 def bemseg_b(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """BEMSeg-B: the baseline plus bidirectional feature fusion (BFF)."""
     return build_clip_segmentor("bemseg_b", {"fusion": "bidirectional"}, num_classes, class_names,
                                 pretrained, overrides)
 
 
-@register_model(tags=("ablation",))
+@register_model(weights="clip")
 def bemseg_c(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """BEMSeg-C: the baseline plus category-based pixel contrast (CPC)."""
     return build_clip_segmentor("bemseg_c", {"cpc": True}, num_classes, class_names, pretrained, overrides)
 
 
-@register_model(tags=("ablation", "comparison"))
+@register_model(weights="clip")
 def bemseg(num_classes: int, class_names: list[str], pretrained: str | None = None, **overrides: Any):
     """BEMSeg: bidirectional feature fusion and enhanced alignment (BFF + CPC)."""
     return build_clip_segmentor("bemseg", {"fusion": "bidirectional", "cpc": True}, num_classes, class_names,

@@ -45,26 +45,33 @@ class ClipTextEncoder(nn.Module):
         self.context = nn.Parameter(torch.empty(num_context, width))
         nn.init.trunc_normal_(self.context)
         self.register_buffer("tokens", tokenize_class_names(class_names, name_length), persistent=False)
-        length = num_context + name_length
-        mask = torch.full((length, length), float("-inf")).triu(1)
-        self.register_buffer("causal_mask", mask, persistent=False)
 
-    def _block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def _block(self, block: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """One open_clip residual block, with attention written as matmuls (counted by fvcore)."""
         y = block.ln_1(x)
         q, k, v = F.linear(y, block.attn.in_proj_weight, block.attn.in_proj_bias).chunk(3, dim=-1)
-        y = block.attn.out_proj(attention(q, k, v, self.heads, self.causal_mask))
+        y = block.attn.out_proj(attention(q, k, v, self.heads, mask))
         x = x + block.ls_1(y)
         return x + block.ls_2(block.mlp(block.ln_2(x)))
 
-    def forward(self) -> torch.Tensor:
+    def _encode(self, x: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
+        """Token embeddings (N, L, width) -> features (N, output_dim) taken at the EOT positions."""
         tower = self.tower
-        names = tower.token_embedding(self.tokens)
+        length = x.shape[1]
+        mask = torch.full((length, length), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
+        x = x + tower.positional_embedding[:length]
+        for block in tower.transformer.resblocks:
+            x = self._block(block, x, mask)
+        x = tower.ln_final(x)
+        return x[torch.arange(x.shape[0], device=x.device), eot] @ tower.text_projection
+
+    def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Plain CLIP text features (N, output_dim) of token ids (N, L), e.g. descriptive sentences."""
+        return self._encode(self.tower.token_embedding(tokens), tokens.argmax(dim=-1))
+
+    def forward(self) -> torch.Tensor:
+        """Features (C, output_dim) of the class prompts [SOT, context, class name, EOT]."""
+        names = self.tower.token_embedding(self.tokens)
         context = self.context.unsqueeze(0).expand(names.shape[0], -1, -1)
         x = torch.cat([names[:, :1], context, names[:, 1:]], dim=1)
-        x = x + tower.positional_embedding[: x.shape[1]]
-        for block in tower.transformer.resblocks:
-            x = self._block(block, x)
-        x = tower.ln_final(x)
-        eot = self.tokens.argmax(dim=-1) + self.context.shape[0]
-        return x[torch.arange(x.shape[0], device=x.device), eot] @ tower.text_projection
+        return self._encode(x, self.tokens.argmax(dim=-1) + self.context.shape[0])

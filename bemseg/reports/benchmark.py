@@ -1,0 +1,188 @@
+"""The frozen reference benchmark, and a user variant compared against it without rerunning the references.
+
+`freeze_benchmark` stores the main-study runs (confusion matrices and everything derived from them,
+with provenance), the models' cost and the protocol: the run settings that must match for a
+comparison to be fair, identified by their hash. `compare_variant` refuses a variant run under
+another protocol, then writes a Markdown report: the variant's scores against every reference,
+whether each difference exceeds the seed spread, per-class IoU against the best reference, cost,
+and where all the numbers came from.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bemseg.atomic import write_json, write_text
+from bemseg.data.catalog import DATASETS
+from bemseg.errors import DataError
+from bemseg.provenance import config_hash
+from bemseg.reports.cells import number_cell, seed_cell, signed_cell, significant_cell
+from bemseg.reports.label import report_label
+from bemseg.reports.render import to_markdown
+from bemseg.reports.report_table import ReportTable
+from bemseg.reports.runs import SCORES, field, read_json, seed_scores, select
+from bemseg.reports.stats import mean_std
+from bemseg.reports.tables import METRIC_NAMES, dataset_title
+
+FREEZE_COMMAND = "snakemake --cores all freeze_benchmark"
+_RUN_KEYS = ("dataset", "model", "run", "seed", "class_names", "confusion_matrix", "iou", "miou", "mf1", "oa",
+             "provenance")
+_COST_KEYS = ("params_m", "gflops", "fps", "fps_device", "provenance")
+SPREAD = ("seed spread = the larger of the two sample standard deviations over seeds (variant, reference); "
+          "|Δ| > spread means the difference is larger than the seed-to-seed noise of either side; "
+          "n/a when either side has fewer than 2 seeds.")
+
+
+def protocol_hash(protocol: dict[str, Any]) -> str:
+    """The protocol's `hash` when the workflow gives one, else the config hash of its settings."""
+    return protocol.get("hash") or config_hash({k: v for k, v in protocol.items() if k != "hash"})
+
+
+def freeze_benchmark(runs: pd.DataFrame, complexity: dict[str, dict[str, Any]], protocol: dict[str, Any],
+                     out_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write the frozen reference results (JSON, atomically) from the main-study runs; return them."""
+    main = runs[runs["study"] == "main"].sort_values(["dataset", "model", "seed"])
+    frozen = {
+        "protocol": {**protocol, "hash": protocol_hash(protocol)},
+        "label": report_label(main),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "runs": [{key: row[key] for key in _RUN_KEYS} for row in main.to_dict("records")],
+        "complexity": {model: {key: record.get(key) for key in _COST_KEYS} for model, record in complexity.items()},
+    }
+    write_json(out_path, frozen)
+    return frozen
+
+
+def load_frozen(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The frozen benchmark at `path`; missing or malformed -> a DataError saying how to (re)make it."""
+    path = Path(path)
+    frozen = read_json(path, f"make the frozen benchmark with `{FREEZE_COMMAND}`")
+    for key in ("protocol", "label", "created", "runs", "complexity"):
+        field(frozen, key, path)
+    field(frozen["protocol"], "hash", path)
+    if not isinstance(frozen["runs"], list) or not isinstance(frozen["complexity"], dict):
+        raise DataError(f"{path}: malformed frozen benchmark ('runs' must be a list, 'complexity' a mapping); "
+                        f"rerun `{FREEZE_COMMAND}`")
+    for index, run in enumerate(frozen["runs"]):
+        for key in _RUN_KEYS:
+            field(run, key, path.with_name(f"{path.name} runs[{index}]"))
+    return frozen
+
+
+def _reference_runs(frozen: dict[str, Any]) -> pd.DataFrame:
+    """The frozen runs in the shape of `load_runs`' rows (NaN for null IoU), so the same helpers read both."""
+    rows = [{**run, "study": "main", "iou": [math.nan if v is None else v for v in run["iou"]],
+             **{key: math.nan if run[key] is None else run[key] for key in SCORES}}
+            for run in frozen["runs"]]
+    return pd.DataFrame(rows, columns=[*_RUN_KEYS, "study"])
+
+
+def _spread(variant: tuple[float, float, int], reference: tuple[float, float, int]) -> bool | None:
+    """Whether |Δ mean| exceeds the larger sample std; None when either side has fewer than 2 seeds."""
+    if variant[2] < 2 or reference[2] < 2:
+        return None
+    return abs(variant[0] - reference[0]) > max(variant[1], reference[1])
+
+
+def _scores_table(variant: str, dataset: str, ours: pd.DataFrame, references: pd.DataFrame,
+                  models: list[str]) -> tuple[ReportTable, dict[str, Any]]:
+    mine = {metric: seed_scores(ours, metric) for metric in SCORES}
+    mine_miou = mean_std(mine["miou"].values())
+    rows = [[variant, "variant", *(seed_cell(mine[m].values()) for m in SCORES), "", ""]]
+    summary: dict[str, Any] = {"variant": {m: list(mean_std(mine[m].values())) for m in SCORES}, "references": {}}
+    for model in models:
+        theirs = {metric: seed_scores(select(references, dataset, model), metric) for metric in SCORES}
+        their_miou = mean_std(theirs["miou"].values())
+        exceeds = _spread(mine_miou, their_miou)
+        delta = mine_miou[0] - their_miou[0]
+        rows.append([model, "reference", *(seed_cell(theirs[m].values()) for m in SCORES), signed_cell(delta),
+                     {None: "n/a", True: "yes", False: "no"}[exceeds]])
+        summary["references"][model] = {"miou": list(their_miou), "delta_miou": delta, "exceeds_spread": exceeds}
+    scored = [m for m in models if not math.isnan(summary["references"][m]["miou"][0])]
+    summary["best_reference"] = max(scored, key=lambda m: summary["references"][m]["miou"][0], default=None)
+    columns = ["model", "role", *(f"{METRIC_NAMES[m]} (%)" for m in SCORES), "Δ mIoU (variant − reference)",
+               "|Δ| > seed spread"]
+    table = ReportTable(f"compare_{dataset}", f"{dataset_title(dataset)}: {variant} against the frozen references",
+                        columns, rows)
+    return table, summary
+
+
+def _class_table(variant: str, dataset: str, ours: pd.DataFrame, references: pd.DataFrame,
+                 best: str) -> ReportTable:
+    best_rows = select(references, dataset, best)
+    rows = []
+    for name in DATASETS[dataset].class_names:
+        mine, theirs = seed_scores(ours, name).values(), seed_scores(best_rows, name).values()
+        rows.append([name, seed_cell(mine), seed_cell(theirs), signed_cell(mean_std(mine)[0] - mean_std(theirs)[0])])
+    return ReportTable(f"compare_{dataset}_classes", f"{dataset_title(dataset)}: IoU (%) per class, {variant} "
+                       f"against the best reference ({best})", ["class", variant, best, "Δ"], rows)
+
+
+def _cost_table(variant: str, frozen: dict[str, Any], complexity: dict[str, dict[str, Any]] | None) -> ReportTable:
+    records = {**({variant: complexity[variant]} if complexity and variant in complexity else {}),
+               **{m: r for m, r in frozen["complexity"].items() if m != variant}}
+    rows = [[model, "variant" if model == variant else "reference", number_cell(r.get("params_m")),
+             number_cell(r.get("gflops")), significant_cell(r.get("fps")), str(r.get("fps_device") or "")]
+            for model, r in records.items()]
+    notes = [] if variant in records else [f"no complexity record for {variant}; run `bemseg complexity` on it."]
+    return ReportTable("compare_cost", "Cost (GFLOPs: fvcore, one multiply-add = one flop; Params/M trainable)",
+                       ["model", "role", "Params/M", "GFLOPs", "FPS", "FPS device"], rows,
+                       [*notes, "FPS from different devices are not comparable; on a CPU only ratios are."])
+
+
+def _provenance_lines(ours: pd.DataFrame, frozen: dict[str, Any]) -> list[str]:
+    def describe(provenances: list[dict[str, Any]]) -> str:
+        commits = sorted({str(p.get("git_commit")) for p in provenances})
+        torch = sorted({str((p.get("versions") or {}).get("torch")) for p in provenances})
+        devices = sorted({str(p.get("device")) for p in provenances})
+        return f"git commit {', '.join(commits)}; torch {', '.join(torch)}; device {', '.join(devices)}"
+
+    return [f"- variant runs ({len(ours)}): {describe(list(ours['provenance']))}",
+            f"- frozen benchmark (created {frozen['created']}, protocol {frozen['protocol']['hash']}): "
+            f"{describe([run['provenance'] for run in frozen['runs']])}"]
+
+
+def compare_variant(variant: str, variant_runs: pd.DataFrame, frozen: dict[str, Any], protocol: dict[str, Any],
+                    out_md: str | os.PathLike[str],
+                    complexity: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Compare a variant's runs with the frozen references under the same protocol; write `out_md`, return a summary.
+
+    A protocol whose hash differs from the frozen one is refused (DataError): the numbers would not be comparable.
+    """
+    given, expected = protocol_hash(protocol), frozen["protocol"]["hash"]
+    if given != expected:
+        raise DataError(f"variant '{variant}' was run under protocol {given}, the frozen benchmark under {expected}: "
+                        f"rerun the variant with the frozen protocol's settings, or refreeze with `{FREEZE_COMMAND}`")
+    ours = variant_runs[(variant_runs["model"] == variant) & (variant_runs["study"] == "main")]
+    if ours.empty:
+        raise DataError(f"no main-study runs of variant '{variant}' to compare")
+    references = _reference_runs(frozen)
+    label = report_label(ours)
+    lines = [f"# {variant} against the frozen benchmark", ""]
+    lines += [f"**{label}**", ""] if label else []
+    if frozen["label"]:
+        lines += [f"**frozen references: {frozen['label']}**", ""]
+    lines += [f"Protocol {expected} (same for the variant and the references). Scores in percent, mean ± sample "
+              f"std over seeds (n); Δ = variant − reference; {SPREAD}", ""]
+    summary: dict[str, Any] = {"variant": variant, "protocol_hash": expected, "label": label,
+                               "frozen_label": frozen["label"], "report": os.fspath(out_md), "datasets": {}}
+    for dataset in (d for d in DATASETS if d in set(ours["dataset"])):
+        models = sorted(m for m in set(references.loc[references["dataset"] == dataset, "model"]) if m != variant)
+        mine = select(ours, dataset, variant)
+        scores, found = _scores_table(variant, dataset, mine, references, models)
+        lines += [f"## {dataset_title(dataset)}", "", to_markdown(scores)]
+        if found["best_reference"]:
+            lines += [to_markdown(_class_table(variant, dataset, mine, references, found["best_reference"]))]
+        else:
+            lines += [f"No frozen reference runs on {dataset_title(dataset)}.", ""]
+        summary["datasets"][dataset] = found
+    lines += ["## Cost", "", to_markdown(_cost_table(variant, frozen, complexity)), "## Provenance", "",
+              *_provenance_lines(ours, frozen)]
+    write_text(out_md, "\n".join(lines) + "\n")
+    return summary

@@ -1,0 +1,190 @@
+"""The paper's Figures 5-7 from our runs: predictions side by side, IoU per class, the λ1/λ2 study.
+
+Each figure is drawn on a standalone Agg canvas (no pyplot state), carries the not-comparable
+label as a banner when there is one, is written atomically as PNG and PDF, and is returned so a
+caller (or a test) can inspect what was drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from PIL import Image
+
+from bemseg import atomic
+from bemseg.data.catalog import DATASETS
+from bemseg.errors import DataError
+from bemseg.reports.cells import missing
+from bemseg.reports.paper import PaperNumbers, consistency_flags
+from bemseg.reports.runs import seed_scores, select
+from bemseg.reports.stats import mean_std
+from bemseg.reports.tables import dataset_title
+
+_PREDICTION = re.compile(r"(?P<name>.+)_(?:image|label|pred)\.png")
+
+
+def _figure(width: float, height: float, label: str | None) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    if label:
+        figure.suptitle(label, color="darkred", fontsize=10, fontweight="bold",
+                        bbox={"facecolor": "mistyrose", "edgecolor": "darkred", "boxstyle": "round"})
+    return figure
+
+
+def _save(figure: Figure, out_png: str | os.PathLike[str], out_pdf: str | os.PathLike[str]) -> None:
+    for path, fmt in ((out_png, "png"), (out_pdf, "pdf")):
+        with atomic.atomic_path(path) as tmp:
+            figure.savefig(tmp, format=fmt, dpi=150)
+
+
+def _readable(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _prediction_folders(runs: pd.DataFrame, dataset: str, models: list[str]) -> dict[str, Path]:
+    """model -> predictions folder of its lowest-seed main run on `dataset` (models without runs are left out)."""
+    folders = {}
+    for model in models:
+        rows = select(runs, dataset, model)
+        if len(rows):
+            folders[model] = Path(rows.loc[rows["seed"].idxmin(), "predictions_dir"])
+    return folders
+
+
+def plot_predictions(runs: pd.DataFrame, dataset: str, models: list[str], out_png: str | os.PathLike[str],
+                     out_pdf: str | os.PathLike[str], label: str | None, samples: int = 3) -> Figure:
+    """Figure 5: one row per test image (image, label, each model's prediction); a missing file says "missing"."""
+    folders = _prediction_folders(runs, dataset, models)
+    found = {m.group("name") for folder in folders.values() if folder.is_dir()
+             for m in map(_PREDICTION.fullmatch, os.listdir(folder)) if m}
+    names = sorted(found)[:samples]
+    if not names:
+        raise DataError(f"no prediction images for {dataset} ({', '.join(models)}) under "
+                        f"{', '.join(map(str, folders.values())) or 'any run'}; evaluate with eval.num_figures > 0")
+    headers = ["image", "label", *models]
+    figure = _figure(2.0 * len(headers), 2.0 * len(names) + 1.2, label)
+    grid = figure.subplots(len(names), len(headers), squeeze=False)
+    for row, name in enumerate(names):
+        for col, header in enumerate(headers):
+            axes = grid[row][col]
+            kind, candidates = ("pred", [folders.get(header)]) if col >= 2 else (header, list(folders.values()))
+            path = next((f / f"{name}_{kind}.png" for f in candidates if f and (f / f"{name}_{kind}.png").is_file()),
+                        None)
+            if path is None:
+                axes.text(0.5, 0.5, "missing", ha="center", va="center", fontsize=11, color="gray",
+                          transform=axes.transAxes)
+                axes.set_box_aspect(1)
+            else:
+                with Image.open(path) as image:
+                    axes.imshow(np.asarray(image.convert("RGB")))
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if row == 0:
+                axes.set_title(header, fontsize=10)
+        grid[row][0].set_ylabel(name, fontsize=9)
+    info = DATASETS[dataset]
+    handles = [Patch(facecolor=np.asarray(rgb) / 255, edgecolor="black", label=_readable(c))
+               for c, rgb in zip(info.class_names, info.palette)]
+    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
+    _save(figure, out_png, out_pdf)
+    return figure
+
+
+def plot_class_iou(runs: pd.DataFrame, dataset: str, models: list[str], paper: PaperNumbers,
+                   out_png: str | os.PathLike[str], out_pdf: str | os.PathLike[str], label: str | None) -> Figure:
+    """Figure 6: IoU per class, one bar per model (mean over seeds, error bar = sample std), paper values as markers."""
+    classes = list(DATASETS[dataset].class_names)
+    stats = pd.DataFrame([(model, name, *mean_std(seed_scores(select(runs, dataset, model), name).values()))
+                          for model in models for name in classes], columns=["model", "class", "mean", "std", "n"])
+    drawn = [m for m in models if stats.loc[stats["model"] == m, "n"].sum() > 0]
+    if not drawn:
+        raise DataError(f"no runs of {', '.join(models)} on {dataset} to plot")
+    stats = stats[stats["model"].isin(drawn)].set_index(["model", "class"])
+    figure = _figure(max(7.5, 3.0 + 0.25 * len(classes) * len(drawn)), 4.6, label)
+    axes = figure.add_subplot()
+    sns.barplot(data=stats.reset_index(), x="class", y="mean", hue="model", order=classes, hue_order=drawn,
+                errorbar=None, ax=axes)
+    paper_iou = paper.class_iou(dataset)
+    bars, paper_points = [], []
+    for model, group in zip(drawn, list(axes.containers)):
+        for bar in group:
+            centre = bar.get_x() + bar.get_width() / 2
+            name = classes[round(centre)]
+            bars.append((centre, bar.get_height(), stats.loc[(model, name), "std"]))
+            value = paper_iou.get(model, {}).get(name, math.nan)
+            if not missing(value):
+                paper_points.append((centre, value))
+    centres, heights, stds = zip(*bars)
+    axes.errorbar(centres, heights, yerr=[0.0 if missing(s) else s for s in stds], fmt="none", color="black",
+                  capsize=2, linewidth=1)
+    if paper_points:
+        axes.scatter(*zip(*paper_points), marker="D", s=22, color="black", zorder=4, label="paper")
+    axes.set_xticks(range(len(classes)), [_readable(c) for c in classes])
+    axes.set_xlabel("")
+    axes.set_ylabel("IoU (%)")
+    axes.set_title(f"IoU per class on {dataset_title(dataset)} (mean ± std over seeds; ◆ = paper)")
+    axes.set_ylim(0, 100)
+    axes.legend(title="model", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _save(figure, out_png, out_pdf)
+    return figure
+
+
+def _lambda_points(runs: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
+    """lambda1, lambda2, seed, miou (%) of the study model's lambda and main runs; settings absent from a record
+    are the study's fixed values (the default point), and a setting run twice with one seed counts once."""
+    rows = runs[(runs["dataset"] == study["dataset"]) & (runs["model"] == study["model"])
+                & runs["study"].isin(["main", "lambda"])].sort_values("study", key=lambda s: s != "main")
+    if rows.empty:
+        raise DataError(f"no main or lambda runs of {study['model']} on {study['dataset']} for the λ study")
+    points = pd.DataFrame({
+        "lambda1": [study["lambda1_fixed"] if missing(v) else float(v) for v in rows["lambda1"]],
+        "lambda2": [study["lambda2_fixed"] if missing(v) else float(v) for v in rows["lambda2"]],
+        "seed": rows["seed"].to_numpy(),
+        "miou": 100.0 * rows["miou"].to_numpy(),
+    })
+    return points.drop_duplicates(["lambda1", "lambda2", "seed"])
+
+
+def plot_lambda_study(runs: pd.DataFrame, study: dict[str, Any], paper: PaperNumbers,
+                      out_png: str | os.PathLike[str], out_pdf: str | os.PathLike[str], label: str | None) -> Figure:
+    """Figure 7: mIoU vs λ2 (λ1 fixed) and vs λ1 (λ2 fixed), mean ± std over seeds; the paper's optima starred."""
+    points = _lambda_points(runs, study)
+    figure = _figure(10.0, 4.4, label)
+    panels = figure.subplots(1, 2)
+    for axes, (swept, fixed) in zip(panels, (("lambda2", "lambda1"), ("lambda1", "lambda2"))):
+        value = float(study[f"{fixed}_fixed"])
+        chosen = points[np.isclose(points[fixed], value)]
+        summary = pd.DataFrame([(x, *mean_std(group["miou"])) for x, group in chosen.groupby(swept)],
+                               columns=[swept, "mean", "std", "n"])
+        if len(summary):
+            sns.lineplot(data=summary, x=swept, y="mean", marker="o", ax=axes, label="ours")
+            axes.errorbar(summary[swept], summary["mean"], yerr=summary["std"].fillna(0.0), fmt="none",
+                          color="black", capsize=3, linewidth=1)
+        for _, optimum in paper.figure7[paper.figure7["sweep"] == swept].iterrows():
+            axes.scatter(optimum[swept], optimum["miou"], marker="*", s=260, color="gold", edgecolor="black",
+                         zorder=5, label="paper's optimum")
+            axes.annotate(f"paper: {optimum['miou']:.2f}", (optimum[swept], optimum["miou"]),
+                          textcoords="offset points", xytext=(8, 6), fontsize=9)
+        axes.margins(y=0.15)
+        symbol, other = f"λ{swept[-1]}", f"λ{fixed[-1]}"
+        axes.set_xticks(sorted({*map(float, study[f"{swept}_values"]), *summary[swept]}))
+        axes.set_xlabel(symbol)
+        axes.set_ylabel("mIoU (%)")
+        axes.set_title(f"{symbol} sweep ({other} = {value:g}), {study['model']} on {dataset_title(study['dataset'])}")
+        axes.legend(fontsize=8)
+    flags = [flag for flag in consistency_flags(paper) if "figure7" in flag.tables]
+    if flags:
+        figure.supxlabel("\n".join(f"Paper inconsistency: {f.what};\n{f.values}." for f in flags), fontsize=7)
+    _save(figure, out_png, out_pdf)
+    return figure

@@ -1,0 +1,209 @@
+"""The Snakemake workflow: config checks before any job, the plan of runs, and the whole DAG on the tiny config."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from bemseg.errors import ConfigError
+from bemseg.workflow import plan
+from bemseg.workflow.config import load_schema, protocol, resolve_workflow_config
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
+TEST_CONFIG = REPO / "workflow/config/test.yaml"
+
+
+def config_from(path: Path, **changes) -> dict:
+    config = yaml.safe_load(path.read_text())
+    config.update(changes)
+    return resolve_workflow_config(config, SCHEMA)
+
+
+def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in `workdir` with a config file."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--cores", "2", *args, "--configfile", str(config)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            timeout=1800)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"comparison": {"models": ["pspnet", "bemsg"]}}, "config field 'comparison.models[1]': unknown model 'bemsg'"),
+    ({"comparison": {"datasets": ["potsdam", "isaid"]}}, "config field 'comparison.datasets.1'"),
+    ({"lambda_study": {"lambda2_values": [0.2, 1.5]}}, "config field 'lambda_study.lambda2_values.1': 1.5 is greater"),
+    ({"lambda_study": {"model": "nope"}}, "config field 'lambda_study.model': unknown model 'nope'"),
+    ({"seeds": []}, "config field 'seeds'"),
+    ({"weights": {"clip": "/nowhere/RN50.pt"}}, "config field 'weights.clip': weight file /nowhere/RN50.pt"),
+])
+def test_bad_workflow_configs_name_the_field(changes, field):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config.update(changes)
+    with pytest.raises(ConfigError) as err:
+        resolve_workflow_config(config, SCHEMA)
+    assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_config_is_rejected_before_any_job_runs(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["lambda_study"]["lambda1_values"] = [0.4, -0.1]
+    bad.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "reproduce_tables", config=bad, check=False)
+    assert result.returncode != 0
+    assert "bemseg: error: config field 'lambda_study.lambda1_values.1': -0.1 is less than the minimum of 0" in \
+        result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_plan_of_the_default_and_paper_configs():
+    default = config_from(REPO / "workflow/config/default.yaml")
+    specs = plan.reference_runs(default)
+    keys = {(s.dataset, s.run, s.seed) for s in specs}
+    assert len(keys) == len(specs), "a run is planned twice"
+    seeds = len(default["seeds"])
+    # 6 comparison models x 3 datasets, + bemseg_b/c on 2 datasets, + 4 lambda points off the default point
+    assert len(specs) == seeds * (6 * 3 + 2 * 2 + 4)
+    assert ("potsdam", "bemseg/l1_0.4_l2_0", 0) in keys and ("potsdam", "bemseg/l1_0.4_l2_0.2", 0) not in keys
+    config = plan.run_config(default, "potsdam", "bemseg/l1_1_l2_0.2", 1)
+    assert config["model"] == {"name": "bemseg", "pretrained": None, "options": {"lambda1": 1.0, "lambda2": 0.2}}
+    assert config["train"]["seed"] == 1 and config["data"]["root"] == "results/prepared/potsdam"
+
+    paper = config_from(REPO / "workflow/config/paper.yaml", datasets={}, weights={})
+    assert paper["run"]["train"]["iterations"] == 80000 and paper["run"]["train"]["batch_size"] == 4
+    assert paper["run"]["data"]["crop_size"] == 512 and paper["seeds"] == [0, 1, 2]
+    assert paper["run"]["eval"] == {"window": 512, "stride": 341, "ms": True, "batch_size": 8, "fps_repeats": 50,
+                                    "num_figures": 4}
+    assert "resize_scale" not in paper["run"]["data"], "paper.yaml must not inherit the embedded default's sizes"
+
+
+def test_weights_reach_the_models_of_their_family(tmp_path):
+    clip, imagenet = tmp_path / "RN50.pt", tmp_path / "r50.pth"
+    clip.write_bytes(b"x")
+    imagenet.write_bytes(b"y")
+    config = config_from(TEST_CONFIG, weights={"clip": str(clip), "imagenet": str(imagenet)})
+    assert plan.run_config(config, "potsdam", "bemseg", 0)["model"]["pretrained"] == str(clip)
+    assert plan.run_config(config, "potsdam", "semantic_fpn", 0)["model"]["pretrained"] == str(imagenet)
+
+
+def test_protocol_ignores_models_but_not_settings():
+    base = config_from(TEST_CONFIG)
+    assert protocol(base) == protocol(config_from(TEST_CONFIG, variants=["segclip"]))
+    changed = config_from(TEST_CONFIG, seeds=[0, 1, 2])
+    assert protocol(changed)["hash"] != protocol(base)["hash"]
+
+
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory) -> Path:
+    """The whole reproduce_tables DAG run once on the tiny config."""
+    workdir = tmp_path_factory.mktemp("dag")
+    snakemake(workdir, "reproduce_tables")
+    return workdir
+
+
+@pytest.mark.slow
+def test_reproduce_tables_makes_every_table_and_figure(dag):
+    paths = plan.report_paths()
+    for path in paths["tables"] + paths["figures"]:
+        assert (dag / path).is_file() and (dag / path).stat().st_size > 0, path
+    for table in plan.TABLES:
+        assert "synthetic data, random encoders: not comparable to the paper" in (dag / f"reports/tables/{table}.md") \
+            .read_text()
+    runs = json.loads((dag / "results/summary/runs.json").read_text())
+    assert len(runs) == len(plan.reference_runs(config_from(TEST_CONFIG)))
+    for record in runs:
+        for key in ("seed", "config_hash", "git_commit", "versions", "device"):
+            assert key in record["provenance"], key
+
+
+@pytest.mark.slow
+def test_rendered_tables_match_the_results_they_came_from(dag):
+    runs = pd.DataFrame(json.loads((dag / "results/summary/runs.json").read_text()))
+    runs = runs[runs["study"] == "main"]
+    for table_name, dataset in (("table3", "vaihingen"), ("table4", "potsdam"), ("table5", "loveda")):
+        table = pd.read_csv(dag / f"reports/tables/{table_name}.csv", comment="#").set_index("model")
+        column = "Vaihingen mIoU ours" if table_name == "table3" else "mIoU ours"
+        for model, group in runs[runs["dataset"] == dataset].groupby("model"):
+            if model not in table.index:
+                continue
+            scores = 100 * group["miou"]
+            expected = f"{scores.mean():.2f} ± {scores.std(ddof=1):.2f} ({len(scores)})"
+            assert table.loc[model, column] == expected, (table_name, model)
+            paper = table.loc[model, column.replace("ours", "paper")]
+            if pd.notna(paper):
+                delta = float(table.loc[model, column.replace("ours", "Δ")])
+                assert abs(delta - (round(scores.mean(), 2) - float(paper))) < 0.011
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(dag):
+    result = snakemake(dag, "reproduce_tables", "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_freeze_then_compare_a_variant_without_rerunning_the_references(dag):
+    snakemake(dag, "freeze_benchmark")
+    frozen = dag / "results/frozen/test.json"
+    assert frozen.is_file()
+    reference_metrics = sorted((dag / "results/runs").glob("*/*/seed*/eval/metrics.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in reference_metrics}
+    shutil.rmtree(dag / "results/runs/potsdam/clip_fpn")  # a reference run the comparison must not need
+    result = snakemake(dag, "compare_variants", "--config", "variants=[segclip]")
+    assert "rule train_evaluate:" in result.stdout + result.stderr
+    report = (dag / "reports/compare/segclip.md").read_text()
+    assert "segclip" in report and "clip_fpn" in report and "synthetic data" in report
+    assert not (dag / "results/runs/potsdam/clip_fpn").exists(), "compare_variants reran a reference model"
+    for path, stamp in stamps.items():
+        if path.exists():
+            assert path.stat().st_mtime_ns == stamp, f"{path} was rewritten"
+    trained = {p.parts[-5] for p in (dag / "results/runs").glob("*/segclip/seed*/eval/metrics.json")}
+    assert trained == {"potsdam", "vaihingen", "loveda"}
+
+
+@pytest.mark.slow
+def test_broken_variant_is_named_and_references_stay_untouched(dag):
+    frozen = dag / "results/frozen/test.json"
+    before = frozen.read_bytes() if frozen.exists() else None
+    variants = REPO / "variants"
+    cases = {
+        "broken_import_probe": "import not_a_real_module_at_all\n",
+        "broken_shape_probe": (
+            "import torch\n"
+            "from bemseg.models.clip_segmentor import build_clip_segmentor\n"
+            "from bemseg.registry import register_model\n\n\n"
+            "@register_model(weights='clip')\n"
+            "def broken_shape_probe(num_classes, class_names, pretrained=None, **overrides):\n"
+            "    model = build_clip_segmentor('probe', {}, num_classes, class_names, pretrained, overrides)\n"
+            "    model.forward_logits = lambda images: torch.zeros(images.shape[0], 2, 3, 3)\n"
+            "    return model\n"),
+    }
+    try:
+        for name, source in cases.items():
+            (variants / f"{name}.py").write_text(source if "register_model" in source else
+                                                 source + "from bemseg.registry import register_model\n\n\n"
+                                                 "@register_model\n"
+                                                 f"def {name}(num_classes, class_names, pretrained=None):\n"
+                                                 "    raise RuntimeError\n")
+        for name in cases:
+            result = snakemake(dag, "compare_variants", "--config", f"variants=[{name}]", check=False)
+            assert result.returncode != 0
+            output = result.stdout + result.stderr
+            assert f"variants/{name}.py" in output, output[-3000:]
+            assert "Traceback" not in (output.split("bemseg: error:")[0] if "bemseg: error:" in output else "")
+            assert not (dag / f"reports/compare/{name}.md").exists()
+    finally:
+        for name in cases:
+            (variants / f"{name}.py").unlink(missing_ok=True)
+    assert (frozen.read_bytes() if frozen.exists() else None) == before

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from bemseg.reports.benchmark import freeze_benchmark
+from bemseg.reports.runs import load_complexity, load_runs
+
+from bemseg.atomic import sha256_file, write_json
+from bemseg.workflow.job import run_job
+
+
+def main() -> None:
+    runs = load_runs(snakemake.input.runs)
+    runs = runs[runs["model"].isin(snakemake.params.models) & (runs["study"] == "main")]
+    frozen = Path(snakemake.params.frozen)
+    freeze_benchmark(runs, load_complexity([Path(p) for p in snakemake.input.complexity]),
+                     dict(snakemake.params.protocol), frozen)
+    write_json(snakemake.output.receipt, {"frozen": str(frozen), "sha256": sha256_file(frozen),
+                                          "runs": len(runs)})
+
+
+run_job(snakemake, main)

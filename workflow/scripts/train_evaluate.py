@@ -1,0 +1,13 @@
+from pathlib import Path
+
+from bemseg.engine.evaluate import evaluate
+from bemseg.engine.train import train
+from bemseg.workflow.job import run_job
+
+
+def main() -> None:
+    train(snakemake.params.config, Path(snakemake.output.summary).parent)
+    evaluate(snakemake.output.model, Path(snakemake.output.metrics).parent)
+
+
+run_job(snakemake, main)
