@@ -6,6 +6,7 @@ the code and settings that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -56,12 +57,10 @@ def library_versions() -> dict[str, str]:
 
 def cpu_name() -> str:
     """The CPU's model name (from /proc/cpuinfo where available)."""
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine()
 
 

@@ -5,8 +5,9 @@ The paper reports training time relative to its baseline of 1.18 (BEMSeg-B), 1.4
 CPC is a few milliseconds, so a faithful implementation should cost far less than that:
 targets at most 1.08 / 1.03 / 1.10 for training and 1.10 for inference.
 
-Method: one run, all models built once; repeats interleaved round-robin across models (so drift in
-machine load hits every model alike); medians; ratios against clip_fpn measured in the same run.
+Method: one run, all models built once; repeats interleaved round-robin across models, the order
+rotated every repeat (so drift in machine load and position effects hit every model alike);
+medians; ratios against clip_fpn measured in the same run.
 Training step = forward with labels, backward, AdamW step (batch 2, 512x512). Inference = eval
 forward at batch 1, 512x512, under inference_mode.
 
@@ -54,16 +55,19 @@ def main() -> None:
                   for n, m in models.items()}
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.randint(0, 6, (args.batch, args.size, args.size))
+    def rotated(i: int) -> list[str]:
+        return names[i % len(names):] + names[:i % len(names)]
+
     train = {n: [] for n in names}
     for i in range(args.warmup + args.repeats):
-        for n in names:
+        for n in rotated(i):
             seconds = train_step_seconds(models[n].train(), optimizers[n], images, labels)
             if i >= args.warmup:
                 train[n].append(seconds)
     infer = {n: [] for n in names}
     single = images[:1]
-    for _ in range(args.repeats):
-        for n in names:
+    for i in range(args.repeats):
+        for n in rotated(i):
             infer[n].extend(time_forward(models[n].eval(), single, repeats=1, warmup=1))
 
     base_train = statistics.median(train[BASELINE])

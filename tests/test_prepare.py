@@ -54,6 +54,14 @@ def potsdam_raw(tmp_path_factory) -> Path:
     return synthesize("potsdam", tmp_path_factory.mktemp("raw") / "potsdam", tiles=2, tile_size=600)
 
 
+def _copy_archives(source: Path, raw: Path) -> Path:
+    """A writable copy of the Potsdam image and label archives, to damage in a test."""
+    raw.mkdir()
+    for name in ("2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"):
+        (raw / name).write_bytes((source / name).read_bytes())
+    return raw
+
+
 def _one_line_error(capsys, argv: list[str]) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -178,10 +186,7 @@ def test_loveda_only_needs_the_archive_of_the_selected_ids(tmp_path):
 
 
 def test_off_palette_tiles_are_reported_not_dropped(potsdam_raw, tmp_path, capsys):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for name in ("2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"):
-        (raw / name).write_bytes((potsdam_raw / name).read_bytes())
+    raw = _copy_archives(potsdam_raw, tmp_path / "raw")
     member = "top_potsdam_2_10_label_noBoundary.tif"
     with zipfile.ZipFile(raw / "5_Labels_all_noBoundary.zip") as zf:
         label = np.array(Image.open(io.BytesIO(zf.read(member))))
@@ -216,20 +221,14 @@ def test_missing_tile_is_one_line_listing_it(potsdam_raw, tmp_path, capsys):
 
 
 def test_full_splits_need_every_tile(potsdam_raw, tmp_path, capsys):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for name in ("2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"):
-        (raw / name).write_bytes((potsdam_raw / name).read_bytes())
+    raw = _copy_archives(potsdam_raw, tmp_path / "raw")
     err = _one_line_error(capsys, ["prepare", "potsdam", str(raw), str(tmp_path / "out")])
     assert "68 of 76 needed files missing" in err and "and 65 more" in err
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_corrupt_image_is_one_line_naming_the_member(potsdam_raw, tmp_path, capsys, damage):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for name in ("2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"):
-        (raw / name).write_bytes((potsdam_raw / name).read_bytes())
+    raw = _copy_archives(potsdam_raw, tmp_path / "raw")
     member = "2_Ortho_RGB/top_potsdam_2_11_RGB.tif"
     with zipfile.ZipFile(raw / "2_Ortho_RGB.zip") as zf:
         data = zf.read(member)
@@ -241,10 +240,7 @@ def test_corrupt_image_is_one_line_naming_the_member(potsdam_raw, tmp_path, caps
 
 
 def test_label_of_the_wrong_size_is_one_line_naming_both_files(potsdam_raw, tmp_path, capsys):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for name in ("2_Ortho_RGB.zip", "5_Labels_all_noBoundary.zip"):
-        (raw / name).write_bytes((potsdam_raw / name).read_bytes())
+    raw = _copy_archives(potsdam_raw, tmp_path / "raw")
     member = "top_potsdam_2_13_label_noBoundary.tif"
     _rewrite(raw / "5_Labels_all_noBoundary.zip", {member: _tiff(np.zeros((600, 500, 3), np.uint8))})
     out = tmp_path / "out"

@@ -27,6 +27,13 @@ def register(path):
     (path.parent / SIDECAR).write_text(f"{sha256_file(path)}  {path.name}\n")
 
 
+def saved(state, path):
+    """`state` saved to `path` and registered in the sidecar checksum file."""
+    torch.save(state, path)
+    register(path)
+    return path
+
+
 def check_loaded(model, reference_state):
     encoder = model.image_encoder.state_dict()
     for key in ("conv1.weight", "layer4.2.bn3.running_var", "attnpool.c_proj.weight"):
@@ -43,9 +50,7 @@ def check_loaded(model, reference_state):
 
 def test_open_clip_state_dict_loads(tmp_path, clip_reference):
     _, state = clip_reference
-    path = tmp_path / "open_clip_rn50.bin"
-    torch.save(state, path)
-    register(path)
+    path = saved(state, tmp_path / "open_clip_rn50.bin")
     model = bemseg.create_model("bemseg", 6, pretrained=path)
     check_loaded(model, state)
     assert path.name in model.weights
@@ -79,9 +84,7 @@ def test_torchscript_export_loads_through_the_same_path(tmp_path, clip_reference
 
 def test_text_free_model_takes_only_the_trunk(tmp_path, clip_reference):
     _, state = clip_reference
-    path = tmp_path / "rn50.bin"
-    torch.save(state, path)
-    register(path)
+    path = saved(state, tmp_path / "rn50.bin")
     model = bemseg.create_model("clip_rn50_fpn", 6, pretrained=path)
     torch.testing.assert_close(model.image_encoder.state_dict()["layer1.0.conv1.weight"],
                                state["visual.layer1.0.conv1.weight"])
@@ -120,9 +123,7 @@ def test_unregistered_file_tells_how_to_register_it(tmp_path):
 
 
 def test_file_that_does_not_fit_is_a_clear_error(tmp_path):
-    path = tmp_path / "tiny.bin"
-    torch.save({"visual.conv1.weight": torch.zeros(2, 2)}, path)
-    register(path)
+    path = saved({"visual.conv1.weight": torch.zeros(2, 2)}, tmp_path / "tiny.bin")
     with pytest.raises(WeightsError, match="does not fit the CLIP RN50 image encoder"):
         bemseg.create_model("clip_rn50_fpn", 6, pretrained=path)
 

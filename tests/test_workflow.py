@@ -147,6 +147,15 @@ def test_rendered_tables_match_the_results_they_came_from(dag):
 
 
 @pytest.mark.slow
+def test_browsable_report_holds_every_table_and_figure(dag):
+    snakemake(dag, "--report", str(dag / "report.html"))
+    html = (dag / "report.html").read_text(errors="replace")
+    for path in plan.report_paths()["figures"] + plan.report_paths()["tables"]:
+        if path.endswith((".png", ".md")):
+            assert Path(path).name in html, path
+
+
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(dag):
     result = snakemake(dag, "reproduce_tables", "--dry-run")
     assert "Nothing to be done" in result.stdout + result.stderr
