@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from bemseg.reports.runs import collect_runs, write_runs
-
 from bemseg.workflow.job import run_job
 
 

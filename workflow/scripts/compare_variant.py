@@ -2,7 +2,6 @@ from pathlib import Path
 
 from bemseg.reports.benchmark import compare_variant, load_frozen
 from bemseg.reports.runs import load_complexity, load_runs
-
 from bemseg.workflow.job import run_job
 
 

@@ -4,7 +4,6 @@ from bemseg.reports.figures import plot_lambda_study
 from bemseg.reports.label import report_label
 from bemseg.reports.paper import load_paper
 from bemseg.reports.runs import load_runs
-
 from bemseg.workflow.job import run_job
 
 

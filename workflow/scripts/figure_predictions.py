@@ -1,7 +1,6 @@
 from bemseg.reports.figures import plot_predictions
 from bemseg.reports.label import report_label
 from bemseg.reports.runs import load_runs
-
 from bemseg.workflow.job import run_job
 
 

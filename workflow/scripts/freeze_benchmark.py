@@ -1,9 +1,8 @@
 from pathlib import Path
 
+from bemseg.atomic import sha256_file, write_json
 from bemseg.reports.benchmark import freeze_benchmark
 from bemseg.reports.runs import load_complexity, load_runs
-
-from bemseg.atomic import sha256_file, write_json
 from bemseg.workflow.job import run_job
 
 

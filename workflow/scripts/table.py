@@ -5,7 +5,6 @@ from bemseg.reports.paper import load_paper
 from bemseg.reports.render import write_table
 from bemseg.reports.runs import load_complexity, load_runs
 from bemseg.reports.tables import TABLES
-
 from bemseg.workflow.job import run_job
 
 
