@@ -1,6 +1,6 @@
 """The paper's published numbers, as transcribed under `results/paper/`, and where they contradict each other.
 
-`load_paper` reads the committed transcriptions (never a workflow output, never ../shared).
+`load_paper` reads the committed transcriptions (never a workflow output, never the paper's text itself).
 `consistency_flags` finds what the numbers themselves reveal: a stated mIoU that is not the mean of
 its class columns, one method printed with different numbers in two tables, and the two Figure 7
 optima that the text puts at one setting with two values. What only the prose contradicts is
