@@ -14,7 +14,6 @@ An interrupted evaluation leaves no metrics.json; rerunning a finished one does 
 from __future__ import annotations
 
 import copy
-import io
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,14 +21,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 
 from bemseg.atomic import read_json_or_none, write_bytes, write_json, write_text
 from bemseg.complexity import measure_fps
 from bemseg.config import resolve_run_config, set_dotted
 from bemseg.data import build_dataset
-from bemseg.data.catalog import IGNORE_INDEX, get_dataset_info
+from bemseg.data.catalog import get_dataset_info
+from bemseg.data.imageio import encode
+from bemseg.data.labels import colorize
 from bemseg.data.normalization import denormalize
 from bemseg.engine.checkpoint import CheckpointError, load_checkpoint, restore_model
 from bemseg.engine.device import prepare_model, resolve_device, set_threads
@@ -39,35 +39,21 @@ from bemseg.metrics import confusion_matrix, summarize
 from bemseg.provenance import config_hash, provenance
 
 
-def colorize(labels: np.ndarray, palette: Iterable[tuple[int, int, int]]) -> np.ndarray:
-    """Class indices (H, W) -> RGB (H, W, 3) with the dataset's palette; ignore (255) is black."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[: len(list(palette))] = np.asarray(list(palette), dtype=np.uint8)
-    lut[IGNORE_INDEX] = 0
-    return lut[labels]
-
-
 def _centre_crop(array: np.ndarray, size: int) -> np.ndarray:
     height, width = array.shape[:2]
     top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
     return array[top:top + size, left:left + size]
 
 
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _write_figures(folder: Path, name: str, image: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor,
                    norm: str, palette: list[tuple[int, int, int]], size: int) -> None:
     crops = {
         "image": _centre_crop(denormalize(image, norm), size),
-        "label": colorize(_centre_crop(mask.cpu().numpy().astype(np.uint8), size), palette),
-        "pred": colorize(_centre_crop(pred.cpu().numpy().astype(np.uint8), size), palette),
+        "label": colorize(_centre_crop(mask.cpu().numpy().astype(np.uint8), size), tuple(palette)),
+        "pred": colorize(_centre_crop(pred.cpu().numpy().astype(np.uint8), size), tuple(palette)),
     }
     for kind, array in crops.items():
-        write_bytes(folder / f"{name}_{kind}.png", _png(array))
+        write_bytes(folder / f"{name}_{kind}.png", encode(array, "PNG"))
 
 
 def _confusion_csv(cm: torch.Tensor, class_names: list[str]) -> str:

@@ -100,6 +100,7 @@ class ClipSegmentor(SegmentationModel):
         self.image_encoder = ClipImageEncoder(dense=config.text, train_size=config.train_size)
         channels = list(self.image_encoder.out_channels)
         self.text_tower: ClipTextEncoder | None = None
+        self._session_text: torch.Tensor | None = None  # text features cached by evaluation_session()
         self.fusion: BidirectionalFeatureFusion | None = None
         if config.text:
             self.text_tower = ClipTextEncoder(class_names, config.num_context, config.name_length,
@@ -144,8 +145,7 @@ class ClipSegmentor(SegmentationModel):
         return self.text_tower()
 
     def _text_features(self) -> torch.Tensor:
-        cached = getattr(self, "_session_text", None)
-        return cached if cached is not None else self.compute_text_features()
+        return self._session_text if self._session_text is not None else self.compute_text_features()
 
     def _features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Decoder inputs [x1, x2, x3, cat(x4, s)] and the score map s (None without text)."""

@@ -45,9 +45,15 @@ def protocol_hash(protocol: dict[str, Any]) -> str:
 
 
 def freeze_benchmark(runs: pd.DataFrame, complexity: dict[str, dict[str, Any]], protocol: dict[str, Any],
-                     out_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Write the frozen reference results (JSON, atomically) from the main-study runs; return them."""
-    main = runs[runs["study"] == "main"].sort_values(["dataset", "model", "seed"])
+                     out_path: str | os.PathLike[str], models: list[str] | None = None) -> dict[str, Any]:
+    """Write the frozen reference results (JSON, atomically) from the main-study runs; return them.
+
+    `models` keeps only these reference models (variants listed in a config are not references).
+    """
+    main = runs[runs["study"] == "main"]
+    if models is not None:
+        main = main[main["model"].isin(models)]
+    main = main.sort_values(["dataset", "model", "seed"])
     frozen = {
         "protocol": {**protocol, "hash": protocol_hash(protocol)},
         "label": report_label(main),

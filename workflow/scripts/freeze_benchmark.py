@@ -7,13 +7,12 @@ from bemseg.workflow.job import run_job
 
 
 def main() -> None:
-    runs = load_runs(snakemake.input.runs)
-    runs = runs[runs["model"].isin(snakemake.params.models) & (runs["study"] == "main")]
     frozen = Path(snakemake.params.frozen)
-    freeze_benchmark(runs, load_complexity([Path(p) for p in snakemake.input.complexity]),
-                     dict(snakemake.params.protocol), frozen)
+    written = freeze_benchmark(load_runs(snakemake.input.runs),
+                               load_complexity([Path(p) for p in snakemake.input.complexity]),
+                               dict(snakemake.params.protocol), frozen, models=snakemake.params.models)
     write_json(snakemake.output.receipt, {"frozen": str(frozen), "sha256": sha256_file(frozen),
-                                          "runs": len(runs)})
+                                          "runs": len(written["runs"])})
 
 
 run_job(snakemake, main)
