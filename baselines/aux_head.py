@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baselines.conv_module import classifier, conv_module
+from bemseg.models.conv_module import classifier, conv_module
 
 #: mmsegmentation's auxiliary loss weight.
 AUX_WEIGHT = 0.4

@@ -22,9 +22,9 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from baselines.conv_module import classifier, conv_module
 from baselines.resnet_encoder import ENCODER_NAME
 from baselines.resnet_segmentor import Architecture, build_resnet_segmentor
+from bemseg.models.conv_module import classifier, conv_module
 from bemseg.models.seg_loss import upsample_to
 from bemseg.registry import register_model
 

@@ -29,9 +29,20 @@ from baselines.aux_head import AUX_WEIGHT, AuxHead
 from baselines.resnet_encoder import FIRST_STAGE, load_resnet_weights, resnet_encoder
 from bemseg.errors import ModelError
 from bemseg.models.base import SegmentationModel, build_config
+from bemseg.models.recipe import Recipe
 from bemseg.models.seg_loss import seg_cross_entropy, upsample_to
 
 HEADS = ("mmseg", "smp")
+
+#: mmsegmentation's recipe for pspnet_r50-d8, deeplabv3plus_r50-d8 and fpn_r50 at 512x512 over 80k iterations:
+#: no parameter-wise settings, so every parameter (encoder and norms included) trains at lr with weight decay.
+MMSEG_SGD_RECIPE = Recipe(
+    name="mmseg_sgd",
+    source="mmsegmentation 0.x configs/_base_/schedules/schedule_80k.py, used by pspnet_r50-d8_512x512_80k, "
+           "deeplabv3plus_r50-d8_512x512_80k and sem_fpn/fpn_r50_512x512_80k",
+    optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, encoder_lr_mult=1.0, no_decay=(),
+    poly_power=0.9, min_lr=1e-4, warmup_iters=0, loss_reduction="all_pixels",
+)
 #: Index of stage 3 (1024 channels), the auxiliary head's input, in the encoder's feature list.
 AUX_STAGE = FIRST_STAGE + 2
 
@@ -77,6 +88,7 @@ class ResNetSegmentor(SegmentationModel):
     """ImageNet ResNetV1c-50 encoder + decode head (+ auxiliary FCN head in training)."""
 
     input_norm = "imagenet"
+    recipe = MMSEG_SGD_RECIPE
 
     def __init__(self, config: ResNetSegConfig, num_classes: int, class_names: list[str],
                  resnet: TimmUniversalEncoder, decode_head: nn.Module, input_multiple: int = 1) -> None:
@@ -117,10 +129,11 @@ class ResNetSegmentor(SegmentationModel):
 
     def forward_train(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self._features(images)
-        losses = {"main": seg_cross_entropy(self._at_input_size(self.decode_head(features), images), labels)}
+        logits = self._at_input_size(self.decode_head(features), images)
+        losses = {"main": seg_cross_entropy(logits, labels, self.loss_reduction)}
         if self.aux_head is not None:
             aux = self._at_input_size(self.aux_head(features[AUX_STAGE]), images)
-            losses["aux"] = seg_cross_entropy(aux, labels)
+            losses["aux"] = seg_cross_entropy(aux, labels, self.loss_reduction)
         return losses
 
     def load_imagenet_weights(self, path: str | Path) -> None:

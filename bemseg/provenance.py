@@ -1,4 +1,4 @@
-"""Where a result came from: seed, config hash, git commit, library versions, device.
+"""Where a result came from: seed, config hash, git commit, library versions, device, precision.
 
 Every result row the suite writes carries `provenance(...)`, so a number can be traced back to
 the code and settings that produced it.
@@ -74,7 +74,7 @@ def device_name(device: Any = None) -> str:
     return f"cpu: {cpu_name()}"
 
 
-def provenance(*, seed: int | None = None, config: Any = None, device: Any = None,
+def provenance(*, seed: int | None = None, config: Any = None, device: Any = None, precision: str | None = None,
                **extra: Any) -> dict[str, Any]:
     """The provenance record attached to a result (extra keys, e.g. `synthetic`, are kept)."""
     record: dict[str, Any] = {
@@ -83,6 +83,7 @@ def provenance(*, seed: int | None = None, config: Any = None, device: Any = Non
         "git_commit": git_commit(),
         "versions": library_versions(),
         "device": device_name(device),
+        "precision": precision,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     record.update(extra)

@@ -8,8 +8,9 @@ targets at most 1.08 / 1.03 / 1.10 for training and 1.10 for inference.
 Method: one run, all models built once; repeats interleaved round-robin across models, the order
 rotated every repeat (so drift in machine load and position effects hit every model alike);
 medians; ratios against clip_fpn measured in the same run.
-Training step = forward with labels, backward, AdamW step (batch 2, 512x512). Inference = eval
-forward at batch 1, 512x512, under inference_mode.
+Training step = forward with labels, backward, the model's recipe optimiser step (AdamW with the
+family's parameter groups; batch 2, 512x512). Inference = eval forward at batch 1, 512x512, under
+inference_mode.
 
     python benchmarks/step_cost.py [--repeats 7] [--size 512] [--batch 2] [--threads 2]
 """
@@ -24,6 +25,7 @@ import torch
 
 import bemseg
 from bemseg.complexity import time_forward
+from bemseg.engine.optim import build_optimizer
 from bemseg.provenance import device_name
 
 BASELINE = "clip_fpn"
@@ -51,8 +53,7 @@ def main() -> None:
     names = [BASELINE, *TARGETS]
     torch.manual_seed(0)
     models = {n: bemseg.create_model(n, 6) for n in names}
-    optimizers = {n: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-4)
-                  for n, m in models.items()}
+    optimizers = {n: build_optimizer(m, m.recipe) for n, m in models.items()}
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.randint(0, 6, (args.batch, args.size, args.size))
     def rotated(i: int) -> list[str]:

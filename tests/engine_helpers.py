@@ -19,13 +19,14 @@ def prepared_potsdam(root: Path, tiles: int = 2, tile_size: int = 128, patch_siz
     return out
 
 
-def run_config(prepared: Path, model: str = "semantic_fpn", **train: Any) -> dict[str, Any]:
-    """A run config for a few quick iterations on 32x32 crops."""
+def run_config(prepared: Path, model: str = "semantic_fpn", recipe: dict[str, Any] | None = None,
+               **train: Any) -> dict[str, Any]:
+    """A run config for a few quick iterations on 32x32 crops (`recipe`: overrides of the model's recipe)."""
     return {
         "model": {"name": model},
         "data": {"dataset": "potsdam", "root": str(prepared), "crop_size": 32, "resize_scale": 64},
-        "train": {"iterations": 4, "batch_size": 2, "warmup_iters": 1, "checkpoint_every": 2, "log_every": 1,
-                  "timing_warmup": 1, "threads": 1, **train},
+        "train": {"iterations": 4, "batch_size": 2, "recipe": {"warmup_iters": 1, **(recipe or {})},
+                  "checkpoint_every": 2, "log_every": 1, "timing_warmup": 1, "threads": 1, **train},
         "eval": {"window": 64, "stride": 48, "batch_size": 4, "fps_repeats": 0, "num_figures": 1},
     }
 

@@ -11,11 +11,18 @@ from PIL import Image
 
 from bemseg.data import build_dataset
 from bemseg.data.loveda import LoveDADataset
-from bemseg.data.normalization import normalize
+from bemseg.data.normalization import NORMS, normalize
 from bemseg.data.potsdam import PotsdamDataset
 from bemseg.data.prepare import prepare
 from bemseg.data.synth import synthesize
-from bemseg.data.transforms import TrainPipeline, pad, photometric_distortion, random_crop, random_resize
+from bemseg.data.transforms import (
+    TrainPipeline,
+    pad,
+    photometric_distortion,
+    random_crop,
+    random_flip,
+    random_resize,
+)
 from bemseg.data.vaihingen import VaihingenDataset
 from bemseg.errors import ConfigError, DataError
 
@@ -133,9 +140,9 @@ def test_nearest_mask_resize_keeps_labels_and_pad_uses_ignore():
     mask = _halves(8)
     _, big = random_resize(np.zeros((8, 8, 3), np.uint8), mask, np.random.default_rng(0), 16, (1.0, 1.0))
     assert big.shape == (16, 16) and set(np.unique(big)) == {0, 1} and (big[:, :8] == 0).all()
-    image, padded = pad(np.ones((16, 16, 3), np.uint8), big, 20)
+    image, padded = pad(torch.ones(3, 16, 16), torch.from_numpy(big.astype(np.int64)), 20)
     assert padded.shape == (20, 20) and (padded[16:] == 255).all() and (padded[:, 16:] == 255).all()
-    assert image.shape == (20, 20, 3) and image[16:].max() == 0
+    assert image.shape == (3, 20, 20) and (image[:, 16:] == 0).all() and (image[:, :16, :16] == 1).all()
 
 
 def test_photometric_distortion_is_seeded_and_changes_colours():
@@ -151,4 +158,53 @@ def test_pipeline_output_is_always_the_crop_size():
     image, mask = np.zeros((50, 70, 3), np.uint8), _halves(50)[:, :35].repeat(2, axis=1)
     for seed in range(5):
         out_image, out_mask = pipeline(image, mask, np.random.default_rng(seed))
-        assert out_image.shape == (64, 64, 3) and out_mask.shape == (64, 64)
+        assert out_image.shape == (3, 64, 64) and out_mask.shape == (64, 64)
+        assert out_image.dtype == torch.float32 and out_mask.dtype == torch.int64
+
+
+@pytest.mark.parametrize("dataset", ["potsdam", "vaihingen", "loveda"])
+@pytest.mark.parametrize("norm", ["clip", "imagenet"])
+def test_padding_comes_after_normalisation_for_every_dataset(tmp_path_factory, dataset, norm):
+    """Crops smaller than the crop size (resize ratio < 1) are padded with exactly 0 (the mean colour) and 255."""
+    base = tmp_path_factory.mktemp(dataset)
+    root = base / "prepared"
+    if not root.exists():
+        prepare(dataset, synthesize(dataset, base / "raw", tiles=1, tile_size=64), root, patch_size=64)
+    crop = 96  # larger than every resized 64x64 patch at ratio <= 1.5 of a 64 scale
+    items = build_dataset(dataset, root, "train", norm=norm, crop_size=crop, resize_scale=64, ratio_range=(0.5, 1.0))
+    stored = items.load(0)[1].shape
+    for seed in range(4):
+        image, mask = items[0, seed]
+        assert image.shape == (3, crop, crop) and mask.shape == (crop, crop)
+        factor = 64 * np.random.default_rng(seed).uniform(0.5, 1.0) / min(stored)  # the pipeline's first draw
+        rows, cols = (int(side * factor + 0.5) for side in stored)
+        assert rows < crop and cols < crop
+        assert (image[:, rows:, :] == 0).all() and (image[:, :, cols:] == 0).all()
+        assert (mask[rows:, :] == 255).all() and (mask[:, cols:] == 255).all()
+        assert (image[:, :rows, :cols] != 0).float().mean() > 0.99, "the crop itself is normalised image content"
+
+
+def test_flip_is_horizontal_with_probability_one_half():
+    image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    mask = np.array([[0, 1], [2, 3]], np.uint8)
+    flips = 0
+    for seed in range(400):
+        out_image, out_mask = random_flip(image, mask, np.random.default_rng(seed))
+        flipped = not np.array_equal(out_mask, mask)
+        flips += flipped
+        if flipped:
+            np.testing.assert_array_equal(out_mask, mask[:, ::-1])
+            np.testing.assert_array_equal(out_image, image[:, ::-1])
+    assert 160 < flips < 240
+
+
+@pytest.mark.parametrize(("norm", "mean", "std"), [
+    ("clip", (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),  # CLIP's preprocessing
+    ("imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+])
+def test_normalisation_uses_each_encoders_statistics(norm, mean, std):
+    np.testing.assert_allclose(NORMS[norm], (np.array(mean) * 255, np.array(std) * 255), rtol=1e-7)
+    mean_colour = np.broadcast_to(np.round(np.array(mean) * 255).astype(np.uint8), (4, 4, 3))
+    assert normalize(mean_colour, norm).abs().max() < 0.01  # the mean colour normalises to (about) 0
+    white = normalize(np.full((1, 1, 3), 255, np.uint8), norm)[:, 0, 0]
+    torch.testing.assert_close(white, torch.tensor([(1 - m) / s for m, s in zip(mean, std)], dtype=torch.float32))

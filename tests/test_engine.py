@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +16,7 @@ import torch
 
 from bemseg.cli import main
 from bemseg.engine import evaluate as evaluate_module
+from bemseg.engine import train as train_module
 from bemseg.engine.checkpoint import load_checkpoint
 from bemseg.engine.evaluate import evaluate
 from bemseg.engine.train import TrainingError, train
@@ -53,9 +56,13 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(prepared, tmp_path):
     proc.wait()
     assert not (interrupted / "train_summary.json").exists(), "the kill came too late to interrupt training"
     assert not (interrupted / "model.pt").exists()
+    checkpointed = load_checkpoint(interrupted / "checkpoints" / "last.pt")["iteration"]
 
     resumed = finish(bemseg_cli("train", "--config", str(config), "--out", str(interrupted)))
-    assert "resuming" in resumed or (interrupted / "train_summary.json").exists()
+    assert f"bemseg train: resuming {interrupted} from iteration {checkpointed} of 8 (" in resumed
+    summary = json.loads((interrupted / "train_summary.json").read_text())
+    assert summary["sessions"] == [[0, checkpointed], [checkpointed, 8]], "the rerun must only run what was left"
+    assert json.loads((tmp_path / "straight" / "train_summary.json").read_text())["sessions"] == [[0, 8]]
     straight_state = load_checkpoint(tmp_path / "straight" / "model.pt")["model"]
     resumed_state = load_checkpoint(interrupted / "model.pt")["model"]
     assert straight_state.keys() == resumed_state.keys()
@@ -67,6 +74,40 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(prepared, tmp_path):
     metrics = [evaluate(run / "model.pt", run / "eval") for run in (tmp_path / "straight", interrupted)]
     assert metrics[0]["confusion_matrix"] == metrics[1]["confusion_matrix"]
     assert metrics[0]["miou"] == metrics[1]["miou"]
+
+
+def test_an_interrupted_run_resumes_and_runs_only_the_remaining_iterations(prepared, tmp_path, monkeypatch, capsys):
+    from baselines.resnet_segmentor import ResNetSegmentor
+
+    config = run_config(prepared, iterations=6, checkpoint_every=2)
+    real_save, real_forward = train_module.save_checkpoint, ResNetSegmentor.forward_train
+    steps = []
+
+    def save_then_die(path, **content):
+        real_save(path, **content)
+        if content["kind"] == "resume" and content["iteration"] == 4:
+            raise KeyboardInterrupt
+
+    def counting(self, images, labels):
+        steps.append(1)
+        return real_forward(self, images, labels)
+
+    monkeypatch.setattr(ResNetSegmentor, "forward_train", counting)
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run")
+    assert len(steps) == 4 and not (tmp_path / "run" / "train_summary.json").exists()
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    steps.clear()
+    capsys.readouterr()
+    summary = train(config, tmp_path / "run")
+    assert len(steps) == 2, "a resumed run executes only the iterations after its checkpoint"
+    assert summary["sessions"] == [[0, 4], [4, 6]]
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    assert capsys.readouterr().out.splitlines() == [
+        f"bemseg train: resuming {tmp_path / 'run'} from iteration 4 of 6 ({last})"]
+    with open(tmp_path / "run" / "train_log.csv") as log:
+        assert [int(row["iteration"]) for row in csv.DictReader(log)] == list(range(1, 7))
 
 
 def test_rerun_of_a_finished_run_does_nothing_and_another_config_is_refused(prepared, tmp_path, capsys):
@@ -85,8 +126,8 @@ def test_rerun_of_a_finished_run_does_nothing_and_another_config_is_refused(prep
 @pytest.mark.slow
 def test_semantic_fpn_learns_the_synthetic_potsdam(tmp_path):
     prepared = prepared_potsdam(tmp_path, tiles=2, tile_size=256, patch_size=128)
-    config = run_config(prepared, iterations=80, batch_size=4, lr=1e-3, encoder_lr_mult=1.0, warmup_iters=0,
-                        checkpoint_every=1000, log_every=10, threads=2)
+    config = run_config(prepared, iterations=80, batch_size=4, checkpoint_every=1000, log_every=10, threads=2,
+                        recipe={"optimizer": "adamw", "lr": 1e-3, "warmup_iters": 0})
     config["data"].update(crop_size=64, resize_scale=128)
     config["eval"].update(window=128, stride=128)
     train(config, tmp_path / "run")

@@ -12,6 +12,7 @@ import torch
 import bemseg
 import bemseg.errors
 from bemseg.models.base import INPUT_NORMS
+from bemseg.models.recipe import Recipe
 
 NUM_CLASSES = 3
 CLASS_NAMES = ["impervious surface", "building", "low_vegetation"]
@@ -78,6 +79,7 @@ class TestModelContract:
         assert model.model_name == name
         assert model.encoder is not None and any(True for _ in model.encoder.parameters())
         assert name in model.describe() and model.weights in model.describe()
+        assert isinstance(model.recipe, Recipe), "every model declares its training recipe"
 
 
 def test_registry_listing_without_imports_agrees_with_the_registry():

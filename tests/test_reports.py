@@ -20,9 +20,11 @@ import pytest
 from PIL import Image
 from scipy import stats as scipy_stats
 
+from baselines.resnet_segmentor import MMSEG_SGD_RECIPE
 from bemseg.data.catalog import DATASETS
 from bemseg.errors import DataError
 from bemseg.metrics import summarize
+from bemseg.models.clip_segmentor import CLIP_RECIPE
 from bemseg.reports.benchmark import compare_variant, freeze_benchmark, load_frozen, protocol_hash
 from bemseg.reports.figures import plot_class_iou, plot_lambda_study, plot_predictions
 from bemseg.reports.label import SYNTHETIC_LABEL, report_label
@@ -65,6 +67,7 @@ def fake_record(root: Path, dataset: str, model: str, seed: int, study: str = "m
             "miou": scores["miou"], "mf1": scores["mf1"], "oa": scores["oa"],
             "absent_class_names": [classes[i] for i in scores["absent_classes"]], "confusion_matrix": cm.tolist(),
             "ms": False, "iterations": 100, "batch_size": 4, "crop_size": 512,
+            "recipe": (MMSEG_SGD_RECIPE if model == "pspnet" else CLIP_RECIPE).as_dict(), "precision": "fp32",
             "seconds_per_iter": 0.1 * QUALITY[model] + 0.01 * seed,
             "projected_hours": (0.1 * QUALITY[model] + 0.01 * seed) * 100 / 3600, "peak_memory_mb": 1000.0,
             "eval_fps": None, "synthetic": synthetic, "weights": weights,
@@ -218,6 +221,10 @@ def test_table3_numbers_are_the_records_and_the_papers(runs, records, paper, tmp
     notes = " ".join(table.notes)
     assert "one multiply-add = one flop" in notes and "only meaningful as ratios" in notes and "cpu: test" in notes
     assert "HAFNet" in notes and "2.00%" in notes  # the paper's Table 3 inconsistencies
+    recipes = [note for note in table.notes if note.startswith("training recipe")]
+    assert recipes == [f"training recipe `mmseg_sgd` ({MMSEG_SGD_RECIPE.describe()}; precision fp32): pspnet.",
+                       f"training recipe `denseclip_adamw` ({CLIP_RECIPE.describe()}; precision fp32): clip_fpn, "
+                       "denseclip, bemseg, segclip."]
 
 
 @pytest.mark.parametrize(("name", "dataset"), [("table4", "potsdam"), ("table5", "loveda")])
@@ -316,7 +323,9 @@ def test_runs_csv_is_flat_with_per_class_columns(records, tmp_path):
     write_runs(records, tmp_path / "runs.json", tmp_path / "runs.csv")
     flat = pd.read_csv(tmp_path / "runs.csv")
     assert len(flat) == len(records)
-    assert {"iou_clutter", "iou_agriculture", "git_commit", "torch", "config_hash"} <= set(flat.columns)
+    assert {"iou_clutter", "iou_agriculture", "git_commit", "torch", "config_hash", "recipe", "precision"} <= \
+        set(flat.columns)
+    assert set(flat["recipe"]) == {"mmseg_sgd", "denseclip_adamw"} and set(flat["precision"]) == {"fp32"}
     assert "confusion_matrix" not in flat.columns
     first = records[0]
     assert flat.loc[0, "iou_building"] == pytest.approx(first["iou"][1])

@@ -5,7 +5,8 @@ Prepared folders (`bemseg prepare`, docs/ARCHITECTURE.md) list their samples in
 `img_dir/[SPLIT/]NAME.png` and `ann_dir/[SPLIT/]NAME.png` with 0 = ignore and k = class k-1; that
 layout is recognised when there is no manifest.json, so their data can be used as it is.
 
-An item is `(image float32 (3, H, W) normalised for the encoder, mask int64 (H, W), 255 = ignore)`.
+An item is `(image float32 (3, H, W) normalised for the encoder, mask int64 (H, W), 255 = ignore)`;
+training items are padded after normalisation (image 0, mask 255), as mmsegmentation does.
 Training items are augmented with `numpy.random.default_rng(seed)` for `dataset[index, seed]`
 (`dataset[index]` uses seed = index), so augmentation never depends on worker processes.
 """
@@ -75,7 +76,7 @@ class PreparedDataset(Dataset):
                             f"layout (img_dir/, ann_dir/); run `bemseg prepare {self.info.name} RAW {self.root}`")
         self.augment = split == "train" if augment is None else augment
         self.pipeline = TrainPipeline(crop_size, resize_scale or self.info.resize_scale, tuple(ratio_range),
-                                      cat_max_ratio)
+                                      cat_max_ratio, norm=norm)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -110,5 +111,5 @@ class PreparedDataset(Dataset):
         index = range(len(self))[index]  # IndexError out of range; negative indices count from the end
         image, mask = self.load(index)
         if self.augment:
-            image, mask = self.pipeline(image, mask, np.random.default_rng(index if seed is None else seed))
+            return self.pipeline(image, mask, np.random.default_rng(index if seed is None else seed))
         return normalize(image, self.norm), torch.from_numpy(mask.astype(np.int64))

@@ -1,11 +1,14 @@
-"""mmsegmentation's training augmentation in numpy and torch (no OpenCV): resize, crop, flip, colour, pad.
+"""mmsegmentation's training pipeline in numpy and torch (no OpenCV): resize, crop, flip, colour, normalise, pad.
 
-The steps and their parameters follow mmsegmentation's ISPRS and LoveDA configs: RandomResize
-(ratio 0.5-2.0 of the dataset's scale, aspect kept), RandomCrop (cat_max_ratio 0.75),
-RandomFlip (p = 0.5), PhotoMetricDistortion (brightness, contrast, saturation, hue, contrast
-first or last at random), Pad to the crop size (image 0, mask 255). Every random draw comes from
-the generator passed in, so an item's augmentation depends only on its seed. Colour conversions
-follow OpenCV's uint8 conventions (hue in [0, 180)) up to rounding.
+The steps, their order and their parameters follow mmsegmentation's ISPRS and LoveDA configs:
+RandomResize (ratio 0.5-2.0 of the dataset's scale, aspect kept), RandomCrop (cat_max_ratio
+0.75), RandomFlip (p = 0.5), PhotoMetricDistortion (brightness, contrast, saturation, hue,
+contrast first or last at random), Normalize (the encoder's mean and std), then Pad to the crop
+size: the image with 0, which after normalisation is the mean colour, the mask with 255 (ignored).
+Padding before normalising would put raw black, about -1.8 std, into every crop smaller than the
+crop size. Every random draw comes from the generator passed in, so an item's augmentation
+depends only on its seed. Colour conversions follow OpenCV's uint8 conventions (hue in [0, 180))
+up to rounding.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from bemseg.data.catalog import IGNORE_INDEX
+from bemseg.data.normalization import normalize
 
 
 def resize(image: np.ndarray, mask: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,29 +124,34 @@ def photometric_distortion(image: np.ndarray, rng: np.random.Generator, brightne
     return image
 
 
-def pad(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pad bottom and right up to `size` (image with 0, mask with 255)."""
+def pad(image: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a normalised image (3, H, W) with 0 and its mask (H, W) with 255, bottom and right, up to `size`."""
     extra_h, extra_w = max(size - mask.shape[0], 0), max(size - mask.shape[1], 0)
     if not (extra_h or extra_w):
         return image, mask
-    return (np.pad(image, ((0, extra_h), (0, extra_w), (0, 0))),
-            np.pad(mask, ((0, extra_h), (0, extra_w)), constant_values=IGNORE_INDEX))
+    return (F.pad(image, (0, extra_w, 0, extra_h), value=0.0),
+            F.pad(mask, (0, extra_w, 0, extra_h), value=IGNORE_INDEX))
 
 
 @dataclass(frozen=True)
 class TrainPipeline:
-    """The training augmentation of one dataset, applied with an item's own generator."""
+    """The training pipeline of one dataset, applied with an item's own generator.
+
+    uint8 image (H, W, 3) and mask (H, W) in; normalised float32 image (3, crop, crop) and int64
+    mask (crop, crop) out.
+    """
 
     crop_size: int = 512
     resize_scale: int = 512
     ratio_range: tuple[float, float] = (0.5, 2.0)
     cat_max_ratio: float = 0.75
     flip_prob: float = 0.5
+    norm: str = "clip"
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = random_resize(image, mask, rng, self.resize_scale, self.ratio_range)
         image, mask = random_crop(image, mask, rng, self.crop_size, self.cat_max_ratio)
         image, mask = random_flip(image, mask, rng, self.flip_prob)
         image = photometric_distortion(image, rng)
-        return pad(image, mask, self.crop_size)
+        return pad(normalize(image, self.norm), torch.from_numpy(mask.astype(np.int64)), self.crop_size)

@@ -1,15 +1,38 @@
-"""Device choice and the CUDA-only speed-ups (mixed precision, channels_last), in one place."""
+"""Device, numeric precision and memory layout, decided in one place for training and evaluation.
+
+Precision (`train.precision`): `fp32` is full precision, the paper's setting and the default
+(on a GPU with TF32 tensor cores, matrix products may use TF32 unless `train.tf32: false`);
+`bf16` and `fp16` run the forward under autocast in that type, `fp16` with a gradient scaler
+(CUDA only); `mixed` picks bfloat16 where the device supports it, else float16 with a scaler on
+CUDA, else full precision. The resolved choice is recorded with every result.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import resource
 import sys
+from dataclasses import dataclass
 
 import torch
 
 from bemseg.errors import ConfigError
 from bemseg.models.base import SegmentationModel
+
+PRECISIONS = ("fp32", "mixed", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A resolved precision: its name as recorded, the autocast type (None = off), whether a scaler runs."""
+
+    name: str
+    dtype: torch.dtype | None
+    scaler: bool
+
+
+#: Full precision without TF32: what the CPU always computes in unless told otherwise.
+FULL_PRECISION = Precision("fp32", None, False)
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -28,25 +51,44 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _flag(value: bool | str, device: torch.device) -> bool:
-    return device.type == "cuda" if value == "auto" else bool(value) and device.type == "cuda"
+def bf16_supported(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 natively (CUDA: Ampere or newer; CPU: AVX512-BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def prepare_model(model: SegmentationModel, device: torch.device, amp: bool | str,
-                  channels_last: bool | str) -> tuple[SegmentationModel, bool, bool]:
-    """Move the model to `device`; return it with the resolved (amp, channels_last) flags (CUDA only)."""
-    use_amp, use_cl = _flag(amp, device), _flag(channels_last, device)
+def resolve_precision(choice: str, device: torch.device, tf32: bool = True) -> Precision:
+    """The precision `choice` means on `device`; fp16 on a CPU is a config error."""
+    if choice == "mixed":
+        choice = "bf16" if bf16_supported(device) else "fp16" if device.type == "cuda" else "fp32"
+    if choice == "fp16" and device.type != "cuda":
+        raise ConfigError("config field 'train.precision': 'fp16' needs a CUDA device; use 'bf16', 'mixed' or 'fp32'")
+    if choice == "fp32":
+        uses_tf32 = device.type == "cuda" and tf32 and torch.cuda.get_device_capability(device)[0] >= 8
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = uses_tf32
+            torch.backends.cudnn.allow_tf32 = uses_tf32
+        return Precision("fp32 (tf32 matmul)" if uses_tf32 else "fp32", None, False)
+    dtype = torch.bfloat16 if choice == "bf16" else torch.float16
+    return Precision(choice, dtype, choice == "fp16")
+
+
+def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    """Autocast to the precision's type on `device`; a no-op for full precision."""
+    if precision.dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=precision.dtype)
+
+
+def prepare_model(model: SegmentationModel, device: torch.device, channels_last: bool | str) -> tuple[
+        SegmentationModel, bool]:
+    """Move the model to `device`; return it with the resolved channels_last flag ('auto' = on CUDA)."""
+    use_cl = device.type == "cuda" if channels_last == "auto" else bool(channels_last)
     model = model.to(device)
     if use_cl:
         model = model.to(memory_format=torch.channels_last)
-    return model, use_amp, use_cl
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """float16 autocast on CUDA when enabled; a no-op otherwise."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    return model, use_cl
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -32,7 +32,7 @@ from bemseg.data.imageio import encode
 from bemseg.data.labels import colorize
 from bemseg.data.normalization import denormalize
 from bemseg.engine.checkpoint import CheckpointError, load_checkpoint, restore_model
-from bemseg.engine.device import prepare_model, resolve_device, set_threads
+from bemseg.engine.device import Precision, prepare_model, resolve_device, resolve_precision, set_threads
 from bemseg.engine.inference import predict_logits
 from bemseg.errors import ConfigError
 from bemseg.metrics import confusion_matrix, summarize
@@ -62,8 +62,8 @@ def _confusion_csv(cm: torch.Tensor, class_names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _accumulate(model: torch.nn.Module, loader: DataLoader, num_classes: int, ecfg: dict[str, Any], amp: bool,
-                channels_last: bool, device: torch.device,
+def _accumulate(model: torch.nn.Module, loader: DataLoader, num_classes: int, ecfg: dict[str, Any],
+                precision: Precision, channels_last: bool, device: torch.device,
                 on_prediction: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None],
                 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Predict every image of `loader` into one confusion matrix, timing data, forward and metric apart."""
@@ -78,7 +78,7 @@ def _accumulate(model: torch.nn.Module, loader: DataLoader, num_classes: int, ec
         timing["data_seconds"] += mark - tic
         logits = predict_logits(model, image, num_classes, ecfg["window"], ecfg["stride"], ecfg["batch_size"],
                                 ms=ecfg["ms"], scales=ecfg["scales"], flip=ecfg["flip"], average=ecfg["average"],
-                                amp=amp, channels_last=channels_last)
+                                precision=precision, channels_last=channels_last)
         sync()
         timing["forward_seconds"] += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -121,7 +121,8 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
     device = resolve_device(cfg["train"]["device"])
     set_threads(cfg["train"]["threads"])
     model = restore_model(state, checkpoint)
-    model, use_amp, channels_last = prepare_model(model, device, cfg["train"]["amp"], cfg["train"]["channels_last"])
+    model, channels_last = prepare_model(model, device, cfg["train"]["channels_last"])
+    precision = resolve_precision(cfg["train"]["precision"], device, cfg["train"]["tf32"])
     model.eval()
     info = get_dataset_info(cfg["data"]["dataset"])
     dataset = build_dataset(info.name, cfg["data"]["root"], "test", norm=model.input_norm, augment=False)
@@ -136,7 +137,7 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
                            list(info.palette), ecfg["window"])
 
     with model.evaluation_session():
-        cm, timing = _accumulate(model, loader, num_classes, ecfg, use_amp, channels_last, device, figures)
+        cm, timing = _accumulate(model, loader, num_classes, ecfg, precision, channels_last, device, figures)
     scores = summarize(cm.cpu())
     train_record = state["provenance"]
     record = {
@@ -152,9 +153,9 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
         "timing": timing,
         "evaluation_key": key,
         "config_hash": config_hash(cfg),
-        "provenance": provenance(seed=cfg["train"]["seed"], config=cfg, device=device,
+        "provenance": provenance(seed=cfg["train"]["seed"], config=cfg, device=device, precision=precision.name,
                                  synthetic=train_record.get("synthetic"), weights=train_record.get("weights"),
-                                 trained_with=train_record),
+                                 recipe=train_record.get("recipe"), trained_with=train_record),
     }
     if ecfg["fps_repeats"] > 0:
         record.update(measure_fps(model, ecfg["window"], ecfg["fps_repeats"], str(device)))

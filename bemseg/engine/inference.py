@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from bemseg.engine.device import autocast
+from bemseg.engine.device import FULL_PRECISION, Precision, autocast
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -27,7 +27,8 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
 
 @torch.no_grad()
 def slide_logits(model: torch.nn.Module, image: torch.Tensor, num_classes: int, window: int, stride: int,
-                 batch_size: int = 8, amp: bool = False, channels_last: bool = False) -> torch.Tensor:
+                 batch_size: int = 8, precision: Precision = FULL_PRECISION,
+                 channels_last: bool = False) -> torch.Tensor:
     """Logits (C, H, W) of an image (3, H, W) from overlapping windows, batched `batch_size` at a time."""
     _, height, width = image.shape
     boxes = [(y, x) for y in window_starts(height, window, stride) for x in window_starts(width, window, stride)]
@@ -39,7 +40,7 @@ def slide_logits(model: torch.nn.Module, image: torch.Tensor, num_classes: int, 
         crops = torch.stack([image[:, y:y + win_h, x:x + win_w] for y, x in chunk])
         if channels_last:
             crops = crops.contiguous(memory_format=torch.channels_last)
-        with autocast(image.device, amp):
+        with autocast(image.device, precision):
             out = model(crops).float()
         for (y, x), crop_logits in zip(chunk, out):
             logits[:, y:y + win_h, x:x + win_w] += crop_logits
@@ -50,10 +51,11 @@ def slide_logits(model: torch.nn.Module, image: torch.Tensor, num_classes: int, 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, image: torch.Tensor, num_classes: int, window: int, stride: int,
                    batch_size: int = 8, ms: bool = False, scales: Sequence[float] = (1.0,), flip: bool = True,
-                   average: str = "logits", amp: bool = False, channels_last: bool = False) -> torch.Tensor:
+                   average: str = "logits", precision: Precision = FULL_PRECISION, channels_last: bool = False
+                   ) -> torch.Tensor:
     """Logits (C, H, W) for a whole image: one sliding pass, or the MS-and-flip average with `ms=True`."""
     def slide(x: torch.Tensor) -> torch.Tensor:
-        return slide_logits(model, x, num_classes, window, stride, batch_size, amp, channels_last)
+        return slide_logits(model, x, num_classes, window, stride, batch_size, precision, channels_last)
 
     if not ms:
         return slide(image)

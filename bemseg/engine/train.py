@@ -5,13 +5,17 @@ A run lives in one folder:
     OUT/checkpoints/last.pt   resume state, rewritten atomically every `checkpoint_every` iterations
     OUT/train_log.csv         every logged iteration: each named loss, the lr, seconds per iteration
     OUT/model.pt              final weights (written once the schedule is done)
-    OUT/train_summary.json    written last: timing, peak memory, provenance; its presence = done
+    OUT/train_summary.json    written last: recipe, precision, timing, peak memory, provenance; its presence = done
 
-Rerunning the same command resumes from `last.pt` and reaches the same final weights as an
-uninterrupted run (bitwise on CPU): model, optimiser, scaler and RNG states are restored, and the
-data stream is a pure function of (seed, position). Rerunning a finished run does nothing; a
-different config in the same folder is an error. A non-finite loss stops the run naming the
-iteration and the loss term, after saving the batch and weights for inspection.
+The model's training recipe (bemseg/models/recipe.py), with the config's `train.recipe` fields
+applied, sets the optimiser, its parameter groups, the learning rate of every iteration and the
+loss reduction. Rerunning the same command resumes from `last.pt`, says so in one line, runs only
+the remaining iterations and reaches the same final weights as an uninterrupted run (bitwise on
+CPU): model, optimiser, scaler and RNG states are restored, and the data stream is a pure function
+of (seed, position). The summary lists the sessions ([start, stop) iteration ranges) that made the
+run. Rerunning a finished run does nothing; a different config or recipe in the same folder is an
+error. A non-finite loss stops the run naming the iteration and the loss term, after saving the
+batch and weights for inspection.
 """
 
 from __future__ import annotations
@@ -42,11 +46,20 @@ from bemseg.engine.checkpoint import (
     model_state,
     save_checkpoint,
 )
-from bemseg.engine.device import autocast, peak_memory_mb, prepare_model, resolve_device, set_threads
-from bemseg.engine.optim import build_optimizer, lr_at, set_lr
+from bemseg.engine.device import (
+    autocast,
+    peak_memory_mb,
+    prepare_model,
+    resolve_device,
+    resolve_precision,
+    set_threads,
+)
+from bemseg.engine.optim import build_optimizer, set_lr
 from bemseg.engine.seeding import restore_rng_state, rng_state, sample_seed, seed_everything
 from bemseg.errors import BemsegError, ConfigError
+from bemseg.models.base import SegmentationModel
 from bemseg.models.contract import check_contract
+from bemseg.models.recipe import Recipe
 from bemseg.provenance import config_hash, provenance
 
 log = logging.getLogger("bemseg.train")
@@ -116,6 +129,11 @@ def _read_manifest(root: str | Path) -> dict[str, Any]:
     return json.loads((Path(root) / "manifest.json").read_text())
 
 
+def resolve_recipe(model: SegmentationModel, overrides: Mapping[str, Any]) -> Recipe:
+    """The model's default recipe with the run config's `train.recipe` fields applied."""
+    return model.recipe.with_overrides(overrides)
+
+
 def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
     """Train the run described by `config` into folder `out`; return the training summary."""
     cfg = resolve_run_config(config, overrides)
@@ -140,24 +158,31 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
     dataset = build_dataset(dcfg["dataset"], dcfg["root"], "train", norm=model.input_norm,
                             crop_size=dcfg["crop_size"], augment=True, resize_scale=dcfg["resize_scale"],
                             ratio_range=tuple(dcfg["ratio_range"]), cat_max_ratio=dcfg["cat_max_ratio"])
-    model, use_amp, channels_last = prepare_model(model, device, tcfg["amp"], tcfg["channels_last"])
+    model, channels_last = prepare_model(model, device, tcfg["channels_last"])
     check_contract(model)
+    recipe = resolve_recipe(model, tcfg["recipe"])
+    model.loss_reduction = recipe.loss_reduction
+    precision = resolve_precision(tcfg["precision"], device, tcfg["tf32"])
     model.train()
-    optimizer = build_optimizer(model, tcfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start, rows, step_times = 0, [], []
+    optimizer = build_optimizer(model, recipe)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
+    start, rows, step_times, sessions = 0, [], [], []
 
     if last_path.is_file():
         state = load_checkpoint(last_path)
         if state.get("config_hash") != chash:
             raise ConfigError(f"{last_path} belongs to a run with another config (hash {state.get('config_hash')}, "
                               f"this one {chash}); use another --out or delete the folder")
+        if state.get("recipe") != recipe.as_dict():
+            raise ConfigError(f"{last_path} was trained with another recipe than model "
+                              f"'{cfg['model']['name']}' now declares; use another --out or delete the folder")
         load_model_state(model, state["model"], last_path)
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
-        start, rows, step_times = state["iteration"], state["log"], state["step_times"]
-        log.info("resuming %s from iteration %d", out, start)
+        start, rows, step_times, sessions = state["iteration"], state["log"], state["step_times"], state["sessions"]
+        print(f"bemseg train: resuming {out} from iteration {start} of {tcfg['iterations']} ({last_path})",
+              flush=True)
 
     iterations, log_every = tcfg["iterations"], tcfg["log_every"]
     loader = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
@@ -167,8 +192,8 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
                         # or a resumed run's dropout would diverge from the uninterrupted run's
                         generator=torch.Generator().manual_seed(tcfg["seed"]),
                         pin_memory=device.type == "cuda", persistent_workers=False)
-    log.info("training %s on %s (%d samples) for %d iterations on %s", model.describe(), dcfg["dataset"],
-             len(dataset), iterations, device)
+    log.info("training %s on %s (%d samples) for %d iterations on %s in %s with recipe %s", model.describe(),
+             dcfg["dataset"], len(dataset), iterations, device, precision.name, recipe.name)
     from tqdm import tqdm
 
     progress = tqdm(total=iterations, initial=start, desc=model.model_name, unit="it", mininterval=2.0,
@@ -180,9 +205,9 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
         labels = labels.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        lr = lr_at(iteration - 1, tcfg)
-        set_lr(optimizer, lr)
-        with autocast(device, use_amp):
+        set_lr(optimizer, recipe, iteration - 1, iterations)
+        lr = recipe.lr_at(iteration - 1, iterations, recipe.lr)  # the rate of the groups outside the encoder
+        with autocast(device, precision):
             losses = model(images, labels)
         _check_finite(losses, iteration, out, images, labels, model)
         optimizer.zero_grad(set_to_none=True)
@@ -205,15 +230,17 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
         progress.update(1)
         if iteration % tcfg["checkpoint_every"] == 0 and iteration < iterations:
             save_checkpoint(last_path, kind="resume", iteration=iteration, config=cfg, config_hash=chash,
-                            model=model_state(model), optimizer=optimizer.state_dict(),
-                            scaler=scaler.state_dict(), rng=rng_state(), log=rows, step_times=step_times)
+                            recipe=recipe.as_dict(), model=model_state(model), optimizer=optimizer.state_dict(),
+                            scaler=scaler.state_dict(), rng=rng_state(), log=rows, step_times=step_times,
+                            sessions=[*sessions, [start, iteration]])
             write_text(out / "train_log.csv", _log_csv(rows))
     progress.close()
 
     warm = step_times[tcfg["timing_warmup"]:] or step_times
     seconds_per_iter = statistics.median(warm)
-    record = provenance(seed=tcfg["seed"], config=cfg, device=device, synthetic=bool(manifest.get("synthetic")),
-                        weights=model.weights)
+    sessions.append([start, iterations])
+    record = provenance(seed=tcfg["seed"], config=cfg, device=device, precision=precision.name,
+                        synthetic=bool(manifest.get("synthetic")), weights=model.weights, recipe=recipe.name)
     save_checkpoint(out / "model.pt", kind="final", iteration=iterations, config=cfg, config_hash=chash,
                     num_classes=len(class_names), class_names=class_names, model=model_state(model),
                     frozen_fingerprint=frozen_fingerprint(model), provenance=record)
@@ -224,6 +251,9 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
         "iterations": iterations,
         "batch_size": tcfg["batch_size"],
         "crop_size": dcfg["crop_size"],
+        "recipe": recipe.as_dict(),
+        "precision": precision.name,
+        "sessions": sessions,
         "seconds_per_iter_median": seconds_per_iter,
         "timed_iterations": len(warm),
         "projected_hours": seconds_per_iter * iterations / 3600.0,

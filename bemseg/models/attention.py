@@ -8,12 +8,11 @@ complexity convention (measurement spec, "Complexity").
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
-              mask: torch.Tensor | None = None, dropout_p: float = 0.0) -> torch.Tensor:
+              mask: torch.Tensor | None = None) -> torch.Tensor:
     """Scaled dot-product attention over heads: q (B, Lq, D), k and v (B, Lk, D) -> (B, Lq, D).
 
     `mask` is added to the logits (e.g. -inf above the diagonal for causal text attention).
@@ -27,10 +26,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
     logits = torch.matmul(heads(q) * head_dim ** -0.5, heads(k).transpose(-2, -1))
     if mask is not None:
         logits = logits + mask
-    weights = logits.softmax(dim=-1)
-    if dropout_p > 0.0:
-        weights = F.dropout(weights, dropout_p)
-    out = torch.matmul(weights, heads(v))
+    out = torch.matmul(logits.softmax(dim=-1), heads(v))
     return out.transpose(1, 2).reshape(batch, len_q, dim)
 
 

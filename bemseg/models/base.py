@@ -11,12 +11,13 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from bemseg.errors import ModelError
+from bemseg.models.recipe import Recipe
 
 #: Normalisations an encoder can ask for; the datasets apply the one the model names.
 INPUT_NORMS = ("clip", "imagenet")
@@ -27,6 +28,8 @@ class SegmentationModel(nn.Module, metaclass=abc.ABCMeta):
 
     #: The image normalisation the encoder was pretrained with ("clip" or "imagenet").
     input_norm: str = "clip"
+    #: How the model is trained by default (bemseg/models/recipe.py); a run config can override any field.
+    recipe: ClassVar[Recipe | None] = None
 
     def __init__(self, num_classes: int, class_names: list[str]) -> None:
         super().__init__()
@@ -34,6 +37,8 @@ class SegmentationModel(nn.Module, metaclass=abc.ABCMeta):
         self.class_names = list(class_names)
         #: Weight of each named loss term in `total`.
         self.loss_weights: dict[str, float] = {"main": 1.0}
+        #: How the cross-entropy terms average over pixels (the recipe's `loss_reduction`, set by the engine).
+        self.loss_reduction = "all_pixels"
         #: How the encoders were initialised; every log line that reports the model states it.
         self.weights = "random initialisation (no pretrained weights)"
         #: Set by the registry: the registered name and the file that defines it.

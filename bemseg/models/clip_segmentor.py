@@ -36,12 +36,22 @@ from bemseg.models.clip_image_encoder import ClipImageEncoder, resize_position_t
 from bemseg.models.clip_text_encoder import ClipTextEncoder
 from bemseg.models.cpc import cpc_loss
 from bemseg.models.fpn_decoder import SemanticFPNDecoder
+from bemseg.models.recipe import Recipe
 from bemseg.models.score_map import pixel_text_score_map
 from bemseg.models.seg_loss import seg_cross_entropy, upsample_to
 from bemseg.models.weights import load_into, load_state_dict
 from bemseg.registry import register_model
 
 FUSIONS = ("none", "image_to_text", "text_to_image", "bidirectional")
+
+#: The family's training recipe: the paper's section 4.1.3 on DenseCLIP's mmsegmentation 0.19 setup.
+CLIP_RECIPE = Recipe(
+    name="denseclip_adamw",
+    source="BEMSeg section 4.1.3; DenseCLIP segmentation/configs/denseclip_fpn_res50_512x512_80k.py "
+           "(mmseg 0.19, mmcv-full 1.3.17)",
+    optimizer="adamw", lr=1e-4, weight_decay=1e-4, encoder_lr_mult=0.1, no_decay=("norm",),
+    poly_power=0.9, min_lr=1e-6, warmup_iters=1500, warmup_ratio=1e-6, loss_reduction="all_pixels",
+)
 
 
 @dataclass
@@ -93,6 +103,7 @@ class ClipSegmentor(SegmentationModel):
     """CLIP RN50 image and text encoders, optional fusion and CPC, Semantic FPN decoder."""
 
     input_norm = "clip"
+    recipe = CLIP_RECIPE
 
     def __init__(self, config: ClipSegConfig, num_classes: int, class_names: list[str]) -> None:
         super().__init__(num_classes, class_names)
@@ -167,9 +178,9 @@ class ClipSegmentor(SegmentationModel):
 
     def forward_train(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         levels, scores = self._features(images)
-        losses = {"main": seg_cross_entropy(self.decoder(levels), labels)}
+        losses = {"main": seg_cross_entropy(self.decoder(levels), labels, self.loss_reduction)}
         if scores is not None:
-            losses["aux"] = score_map_aux_loss(scores, labels, self.config.tau)
+            losses["aux"] = score_map_aux_loss(scores, labels, self.config.tau, self.loss_reduction)
             if self.config.cpc:
                 small = F.interpolate(labels[:, None].float(), size=scores.shape[-2:], mode="nearest")
                 losses["cpc"] = cpc_loss(scores, small[:, 0].long(), eta=self.config.eta,

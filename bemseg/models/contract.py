@@ -10,12 +10,17 @@ import torch
 
 from bemseg.errors import ModelError
 from bemseg.models.base import SegmentationModel
+from bemseg.models.recipe import Recipe
 
 PROBE_SIZE = 64
 
 
 def check_contract(model: SegmentationModel) -> None:
-    """Eval forward of one zero image: logits must be a (1, num_classes, 64, 64) tensor."""
+    """The model declares a training recipe, and an eval forward of one zero image gives (1, C, 64, 64) logits."""
+    if not isinstance(model.recipe, Recipe):
+        raise ModelError(f"{model.source or type(model).__name__}: model '{model.model_name}' declares no training "
+                         "recipe; set the class attribute `recipe` to a bemseg.models.recipe.Recipe (e.g. inherit "
+                         "ClipSegmentor's)")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -5,7 +5,9 @@ output convolutions, all with `neck_channels` (256) outputs. Head: per level, re
 (3x3 conv + BatchNorm + ReLU + 2x bilinear upsampling) until stride 4, the levels summed, dropout
 0.1 and a 1x1 convolution to the classes: logits at 1/4 of the input, upsampled by the caller.
 This is mmsegmentation's FPN + FPNHead, which DenseCLIP (head 256 channels) and the Semantic FPN
-baseline (head 128 channels) both use.
+baseline (head 128 channels) both use, initialised as there: neck convolutions Xavier-uniform
+with zero bias (FPN's `init_cfg`), head convolutions as mmcv's ConvModule (Kaiming, fan_out), the
+classifier N(0, 0.01) (bemseg/models/conv_module.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 convolution (no bias), BatchNorm, ReLU."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+from bemseg.models.conv_module import classifier, conv_module, xavier_conv
 
 
 class FPNNeck(nn.Module):
@@ -28,8 +26,8 @@ class FPNNeck(nn.Module):
 
     def __init__(self, in_channels: list[int], out_channels: int = 256) -> None:
         super().__init__()
-        self.lateral = nn.ModuleList(nn.Conv2d(c, out_channels, 1) for c in in_channels)
-        self.output = nn.ModuleList(nn.Conv2d(out_channels, out_channels, 3, padding=1) for _ in in_channels)
+        self.lateral = nn.ModuleList(xavier_conv(c, out_channels, 1) for c in in_channels)
+        self.output = nn.ModuleList(xavier_conv(out_channels, out_channels, 3) for _ in in_channels)
 
     def forward(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
         laterals = [conv(x) for conv, x in zip(self.lateral, levels)]
@@ -50,12 +48,11 @@ class FPNHead(nn.Module):
             steps = max(1, int(math.log2(stride) - math.log2(strides[0])))
             layers: list[nn.Module] = []
             for k in range(steps):
-                layers.append(conv_bn_relu(in_channels if k == 0 else channels, channels))
+                layers.append(conv_module(in_channels if k == 0 else channels, channels, 3))
                 if stride != strides[0]:
                     layers.append(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False))
             self.scale_heads.append(nn.Sequential(*layers))
-        self.dropout = nn.Dropout2d(dropout)
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        self.classifier = classifier(channels, num_classes, dropout)
 
     def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
         out = self.scale_heads[0](levels[0])
@@ -64,7 +61,7 @@ class FPNHead(nn.Module):
             if y.shape[-2:] != out.shape[-2:]:
                 y = F.interpolate(y, size=out.shape[-2:], mode="bilinear", align_corners=False)
             out = out + y
-        return self.classifier(self.dropout(out))
+        return self.classifier(out)
 
 
 class SemanticFPNDecoder(nn.Module):

@@ -1,8 +1,10 @@
 """Cross-entropy of logits against a label map, ignoring 255 (the main loss, Eq. 8).
 
 Logits at a lower resolution are upsampled bilinearly to the label's size first, as
-mmsegmentation does. A batch with no labelled pixel gives a zero that still backpropagates,
-instead of the NaN a plain mean over nothing would give.
+mmsegmentation does. Two reductions (the recipe's `loss_reduction`, bemseg/models/recipe.py):
+`all_pixels` divides the summed loss by every pixel of the batch, ignored ones counting as zero
+(mmsegmentation 0.x's `CrossEntropyLoss`, the reference); `labelled_pixels` divides by the
+labelled pixels only (`avg_non_ignore=True`). Both give zero, not NaN, for a batch without labels.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ def upsample_to(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
-def seg_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Mean cross-entropy over labelled pixels of logits (B, C, h, w) against labels (B, H, W)."""
+def seg_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "all_pixels",
+                      ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Cross-entropy of logits (B, C, h, w) against labels (B, H, W), reduced as `reduction` says."""
     logits = upsample_to(logits, labels.shape[-2:])
-    if not bool((labels != ignore_index).any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), labels, ignore_index=ignore_index)
+    per_pixel = F.cross_entropy(logits.float(), labels, ignore_index=ignore_index, reduction="none")
+    if reduction == "all_pixels":
+        return per_pixel.mean()
+    if reduction == "labelled_pixels":
+        return per_pixel.sum() / (labels != ignore_index).sum().clamp(min=1)
+    raise ValueError(f"unknown loss reduction '{reduction}'; allowed: all_pixels, labelled_pixels")

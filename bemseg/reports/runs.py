@@ -24,12 +24,12 @@ from bemseg.errors import DataError
 
 RECORD_KEYS = ("dataset", "model", "run", "study", "seed", "lambda1", "lambda2", "class_names", "iou", "f1",
                "miou", "mf1", "oa", "absent_class_names", "confusion_matrix", "ms", "iterations", "batch_size",
-               "crop_size", "seconds_per_iter", "projected_hours", "peak_memory_mb", "eval_fps", "synthetic",
-               "weights", "predictions_dir", "provenance")
+               "crop_size", "recipe", "precision", "seconds_per_iter", "projected_hours", "peak_memory_mb",
+               "eval_fps", "synthetic", "weights", "predictions_dir", "provenance")
 #: Record keys copied to the CSV as they are (lists and the confusion matrix are left out or flattened).
 _CSV_KEYS = ("dataset", "model", "run", "study", "seed", "lambda1", "lambda2", "miou", "mf1", "oa", "ms",
-             "iterations", "batch_size", "crop_size", "seconds_per_iter", "projected_hours", "peak_memory_mb",
-             "eval_fps", "synthetic", "weights", "predictions_dir")
+             "iterations", "batch_size", "crop_size", "precision", "seconds_per_iter", "projected_hours",
+             "peak_memory_mb", "eval_fps", "synthetic", "weights", "predictions_dir")
 #: Metrics that are fractions in the records and percent in every report.
 SCORES = ("miou", "mf1", "oa")
 _SEED_FOLDER = re.compile(r"seed\d+")
@@ -103,6 +103,8 @@ def _record(run_dir: Path, study: Mapping[str, str], run_ids: Mapping[str, str])
         "iterations": field(summary, "iterations", summary_path),
         "batch_size": field(summary, "batch_size", summary_path),
         "crop_size": field(summary, "crop_size", summary_path),
+        "recipe": field(summary, "recipe", summary_path),
+        "precision": field(summary, "precision", summary_path),
         "seconds_per_iter": field(summary, "seconds_per_iter_median", summary_path),
         "projected_hours": field(summary, "projected_hours", summary_path),
         "peak_memory_mb": field(summary, "peak_memory_mb", summary_path),
@@ -133,6 +135,7 @@ def _csv_row(record: Mapping[str, Any]) -> dict[str, Any]:
     provenance = record["provenance"]
     return {
         **{key: record[key] for key in _CSV_KEYS},
+        "recipe": record["recipe"]["name"],
         **{f"iou_{name}": value for name, value in zip(record["class_names"], record["iou"])},
         "absent_class_names": ";".join(record["absent_class_names"]),
         "config_hash": provenance.get("config_hash"),
@@ -148,7 +151,7 @@ def write_runs(records: list[dict[str, Any]], json_path: str | os.PathLike[str],
     write_json(json_path, records)
     rows = [_csv_row(record) for record in records]
     iou_columns = list(dict.fromkeys(key for row in rows for key in row if key.startswith("iou_")))
-    columns = [*_CSV_KEYS, *iou_columns, "absent_class_names", "config_hash", "git_commit", "device", "torch"]
+    columns = [*_CSV_KEYS, "recipe", *iou_columns, "absent_class_names", "config_hash", "git_commit", "device", "torch"]
     write_text(csv_path, pd.DataFrame(rows, columns=columns).to_csv(index=False))
 
 

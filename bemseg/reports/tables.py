@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from bemseg.data.catalog import DATASETS
+from bemseg.models.recipe import Recipe
 from bemseg.reports.cells import (
     number_cell,
     p_cell,
@@ -119,6 +120,18 @@ def _evaluation_notes(runs: pd.DataFrame) -> list[str]:
     return [f"our test: {' and '.join(modes)} (the paper tests multi-scale, section 4.1.3)."] if modes else []
 
 
+def _recipe_notes(runs: pd.DataFrame, models: list[str]) -> list[str]:
+    """Which training recipe (docs/RECIPE.md) and precision each model's runs used."""
+    used: dict[str, list[str]] = {}
+    for model in models:
+        rows = runs[runs["model"] == model]
+        for recipe, precision in zip(rows["recipe"], rows["precision"]):
+            text = f"`{recipe['name']}` ({Recipe.from_dict(recipe).describe()}; precision {precision})"
+            if model not in used.setdefault(text, []):
+                used[text].append(model)
+    return [f"training recipe {text}: {', '.join(names)}." for text, names in used.items()]
+
+
 def _training_note(runs: pd.DataFrame) -> str:
     rows = runs[runs["dataset"] == COST_DATASET]
     iterations = ", ".join(str(i) for i in sorted(set(rows["iterations"])))
@@ -181,7 +194,7 @@ def build_table3(runs: pd.DataFrame, complexity: dict[str, dict[str, Any]], pape
                 number_cell(cost.get("params_m")), number_cell(paper.value("table3", model, "params_m"))]
         rows.append(row + _cost_cells(model, main, complexity, paper, "table3"))
     notes = [_seed_note("table3"), *_flops_notes(complexity, models), _training_note(main),
-             _fps_note(complexity, models), *_evaluation_notes(main), *_absent_notes(main, datasets, models),
+             _fps_note(complexity, models), *_recipe_notes(main, models), *_evaluation_notes(main), *_absent_notes(main, datasets, models),
              *_flag_notes(paper, "table3")]
     return ReportTable("table3", "Table 3. mIoU and OA (%) per dataset and model cost: ours against the paper",
                        columns, rows, notes, label)
@@ -197,8 +210,8 @@ def _class_table(table: str, dataset: str, title: str, runs: pd.DataFrame, paper
     columns = ["Method", "model"] + [h for m in metrics for h in _headers(METRIC_NAMES.get(m, m))]
     rows = [[paper.method(model), model] + [cell for metric in metrics for cell in _ours_paper_delta(
         seed_scores(select(main, dataset, model), metric), paper.value(table, model, metric))] for model in models]
-    notes = [_seed_note(table), *_evaluation_notes(on_dataset), *_absent_notes(main, [dataset], models),
-             *_flag_notes(paper, table)]
+    notes = [_seed_note(table), *_recipe_notes(on_dataset, models), *_evaluation_notes(on_dataset),
+             *_absent_notes(main, [dataset], models), *_flag_notes(paper, table)]
     if not models:
         notes.insert(0, f"no runs on {dataset_title(dataset)} in these results.")
     return ReportTable(table, title, columns, rows, notes, label)
@@ -235,7 +248,8 @@ def _ablation_table(table: str, dataset: str, title: str, runs: pd.DataFrame, co
              "runs with one seed share the data order and the initial weights of the parts the models share."]
     if with_cost:
         notes += [_training_note(main), _fps_note(complexity, models)]
-    notes += [*_evaluation_notes(on_dataset), *_absent_notes(main, [dataset], models), *_flag_notes(paper, table)]
+    notes += [*_recipe_notes(on_dataset, models), *_evaluation_notes(on_dataset),
+              *_absent_notes(main, [dataset], models), *_flag_notes(paper, table)]
     if not models:
         notes.insert(0, f"no ablation runs on {dataset_title(dataset)} in these results.")
     return ReportTable(table, title, columns, rows, notes, label)

@@ -1,4 +1,10 @@
-"""The convolution blocks mmsegmentation's decode heads are made of, initialised as mmcv does.
+"""The convolution blocks mmsegmentation's necks and decode heads are made of, initialised as mmcv does.
+
+mmsegmentation 0.x builds every head from mmcv's ConvModule, whose constructor initialises its
+convolution (Kaiming) and norm (1, 0); a decode head then draws its classifier `conv_seg` from
+N(0, 0.01), and the FPN neck re-initialises its convolutions Xavier-uniform (its `init_cfg`).
+The suite's FPN decoder, the baselines' heads and the auxiliary head all use these blocks, so
+every randomly initialised module starts as in the reference.
 
 - `conv_module`: mmcv's ConvModule as the heads use it, convolution without bias + BatchNorm + ReLU,
   padded to keep the size; weights Kaiming-normal (fan_out, ReLU), BatchNorm at 1 and 0.
@@ -6,6 +12,8 @@
   its own BatchNorm and ReLU) followed by a pointwise 1x1 ConvModule.
 - `classifier`: a decode head's `cls_seg`, Dropout2d then a 1x1 convolution with bias to the
   classes, weights normal with std 0.01.
+- `xavier_conv`: an FPN neck convolution (mmcv ConvModule without norm and activation, so with a
+  bias), Xavier-uniform weights and zero bias.
 """
 
 from __future__ import annotations
@@ -26,6 +34,14 @@ def separable_conv_module(in_channels: int, out_channels: int, dilation: int = 1
     """Depthwise 3x3 ConvModule (rate `dilation`) then pointwise 1x1 ConvModule."""
     return nn.Sequential(conv_module(in_channels, in_channels, 3, dilation, groups=in_channels),
                          conv_module(in_channels, out_channels))
+
+
+def xavier_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv2d:
+    """Size-preserving convolution with bias, Xavier-uniform weights (gain 1) and zero bias."""
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+    nn.init.xavier_uniform_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 def classifier(channels: int, num_classes: int, dropout: float) -> nn.Sequential:
