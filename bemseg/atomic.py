@@ -58,9 +58,14 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """`obj` as JSON with NaN written as null, so any reader can parse it."""
+    return json.dumps(_nan_to_none(obj), indent=indent, sort_keys=False)
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON atomically; NaN is written as null so any reader can parse it."""
-    write_text(path, json.dumps(_nan_to_none(obj), indent=2, sort_keys=False) + "\n")
+    write_text(path, json_text(obj) + "\n")
 
 
 def _nan_to_none(obj: Any) -> Any:

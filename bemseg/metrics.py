@@ -12,14 +12,9 @@ import numpy as np
 import torch
 
 
-def confusion_matrix(
-    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
-) -> torch.Tensor:
-    """int64 (C, C) counts on the inputs' device; pixels whose target is `ignore_index` are skipped.
-
-    Predictions are checked only at counted pixels, so a prediction marked `ignore_index` where
-    the label is ignored is accepted; any other value outside [0, C) raises ValueError.
-    """
+def _counted(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+             ignore_index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mask of counted pixels, their labels, their predictions), both checked to lie in [0, C)."""
     if pred.shape != target.shape:
         raise ValueError(
             f"confusion_matrix: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ"
@@ -39,8 +34,39 @@ def confusion_matrix(
                 f"confusion_matrix: {name} value {int(values[bad][0])} is outside [0, {num_classes})"
                 + (f" and is not ignore_index ({ignore_index})" if name == "target" else "")
             )
+    return counted, labels, preds
+
+
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
+) -> torch.Tensor:
+    """int64 (C, C) counts on the inputs' device; pixels whose target is `ignore_index` are skipped.
+
+    Predictions are checked only at counted pixels, so a prediction marked `ignore_index` where
+    the label is ignored is accepted; any other value outside [0, C) raises ValueError.
+    """
+    _, labels, preds = _counted(pred, target, num_classes, ignore_index)
     counts = torch.bincount(labels * num_classes + preds, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
+
+
+def unit_confusion_matrices(pred: torch.Tensor, target: torch.Tensor, num_classes: int, unit_size: int | None,
+                            ignore_index: int = 255) -> torch.Tensor:
+    """int64 (U, C, C): one confusion matrix per test unit of an (H, W) image, for bootstrapping the test set.
+
+    A unit is the whole image (`unit_size` None) or each block of `unit_size` x `unit_size` pixels in
+    row-major order (the last row and column of blocks may be smaller). Their sum is the image's matrix.
+    """
+    if unit_size is None:
+        return confusion_matrix(pred, target, num_classes, ignore_index)[None]
+    counted, labels, preds = _counted(pred, target, num_classes, ignore_index)
+    height, width = target.shape[-2:]
+    cols = -(-width // unit_size)
+    units = -(-height // unit_size) * cols
+    block = (torch.arange(height, device=target.device)[:, None] // unit_size * cols
+             + torch.arange(width, device=target.device)[None, :] // unit_size)
+    keys = (block[counted] * num_classes + labels) * num_classes + preds
+    return torch.bincount(keys, minlength=units * num_classes**2).reshape(units, num_classes, num_classes)
 
 
 def summarize(cm: torch.Tensor | np.ndarray) -> dict:

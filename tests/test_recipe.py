@@ -264,6 +264,11 @@ def test_recipe_round_trips_and_describes_itself():
         assert Recipe.from_dict(recipe.as_dict()) == recipe
     assert MMSEG_SGD_RECIPE.describe().startswith("SGD (momentum 0.9), lr 0.01, weight decay 0.0005")
     assert "lr 0.0001 (encoder x0.1)" in CLIP_RECIPE.describe() and "warm-up 1500" in CLIP_RECIPE.describe()
+    changed = MMSEG_SGD_RECIPE.with_overrides({"optimizer": "adamw", "lr": 0.001, "momentum": 0.9})
+    assert changed.overridden == ("lr", "optimizer")  # momentum was already 0.9
+    assert changed.describe().startswith("AdamW") and changed.describe().endswith(
+        "[changed by the run config: lr, optimizer]")
+    assert Recipe.from_dict(changed.as_dict()) == changed
 
 
 def test_context_decoders_start_as_denseclips():

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from scipy import stats as scipy_stats
 
 from baselines.resnet_segmentor import MMSEG_SGD_RECIPE
 from bemseg.data.catalog import DATASETS
@@ -26,12 +25,13 @@ from bemseg.errors import DataError
 from bemseg.metrics import summarize
 from bemseg.models.clip_segmentor import CLIP_RECIPE
 from bemseg.reports.benchmark import compare_variant, freeze_benchmark, load_frozen, protocol_hash
-from bemseg.reports.figures import plot_class_iou, plot_lambda_study, plot_predictions
+from bemseg.reports.figures import plot_class_iou, plot_lambda_study, plot_learning_curves, plot_predictions
 from bemseg.reports.label import SYNTHETIC_LABEL, report_label
 from bemseg.reports.paper import load_paper
 from bemseg.reports.render import to_latex, to_markdown, write_table
-from bemseg.reports.runs import collect_runs, load_complexity, load_runs, write_runs
-from bemseg.reports.stats import mean_std, paired_test
+from bemseg.reports.runs import collect_runs, load_complexity, load_runs, seed_units, select, write_runs
+from bemseg.reports.significance import TEST_NAME, compare
+from bemseg.reports.stats import mean_std
 from bemseg.reports.tables import TABLES, ReportTable
 
 PAPER = Path(__file__).resolve().parent.parent / "results" / "paper"
@@ -52,10 +52,12 @@ def fake_record(root: Path, dataset: str, model: str, seed: int, study: str = "m
     """A run record as `collect_runs` makes it, from a random diagonal-heavy confusion matrix."""
     classes = list(DATASETS[dataset].class_names)
     rng = np.random.default_rng(zlib.crc32(f"{dataset}/{model}/{seed}/{lambda1}/{lambda2}".encode()))
-    cm = rng.integers(0, 60, (len(classes), len(classes)))
-    cm[np.diag_indices(len(classes))] = rng.integers(100, 200, len(classes)) * QUALITY[model]
+    units = rng.integers(0, 8, (8, len(classes), len(classes)))  # eight test units, summed into the matrix
+    diagonal = np.arange(len(classes))
+    units[:, diagonal, diagonal] = rng.integers(12, 25, (8, len(classes))) * QUALITY[model]
     if absent:
-        cm[classes.index(absent), :] = cm[:, classes.index(absent)] = 0
+        units[:, classes.index(absent), :] = units[:, :, classes.index(absent)] = 0
+    cm = units.sum(0)
     scores = summarize(cm)
     run = model if study == "main" else f"lambda/{model}_l1-{lambda1}_l2-{lambda2}"
     folder = root / "runs" / dataset / run / f"seed{seed}"
@@ -66,6 +68,8 @@ def fake_record(root: Path, dataset: str, model: str, seed: int, study: str = "m
             "lambda2": lambda2, "class_names": classes, "iou": scores["iou"], "f1": scores["f1"],
             "miou": scores["miou"], "mf1": scores["mf1"], "oa": scores["oa"],
             "absent_class_names": [classes[i] for i in scores["absent_classes"]], "confusion_matrix": cm.tolist(),
+            "unit_confusion_matrices": units.tolist(),
+            "loss_curve": {"iteration": [50, 100], "total": [2.0 / QUALITY[model], 1.0 / QUALITY[model] + 0.01 * seed]},
             "ms": False, "iterations": 100, "batch_size": 4, "crop_size": 512,
             "recipe": (MMSEG_SGD_RECIPE if model == "pspnet" else CLIP_RECIPE).as_dict(), "precision": "fp32",
             "seconds_per_iter": 0.1 * QUALITY[model] + 0.01 * seed,
@@ -164,19 +168,6 @@ def test_mean_std_ignores_nan_and_uses_the_sample_std():
     assert mean_std([])[2] == 0 and math.isnan(mean_std([])[0])
 
 
-def test_paired_test_agrees_with_scipy_over_the_shared_seeds():
-    base = {0: 70.1, 1: 71.3, 2: 69.8, 3: 70.5}
-    other = {0: 72.0, 1: 72.1, 2: 71.9, 4: 99.0}  # seed 3 and 4 are not shared
-    result = paired_test(base, other)
-    want = scipy_stats.ttest_rel([72.0, 72.1, 71.9], [70.1, 71.3, 69.8])
-    assert result.n == 3
-    assert result.t == pytest.approx(want.statistic) and result.p == pytest.approx(want.pvalue)
-    assert result.delta_mean == pytest.approx(np.mean([1.9, 0.8, 2.1]))
-    assert result.delta_std == pytest.approx(np.std([1.9, 0.8, 2.1], ddof=1))
-    lone = paired_test({0: 1.0}, {0: 2.0, 1: 3.0})
-    assert lone.n == 1 and lone.delta_mean == 1.0 and math.isnan(lone.t) and math.isnan(lone.p)
-
-
 # -- labels -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("synthetic", "weights", "want"), [
@@ -206,12 +197,13 @@ def test_table3_numbers_are_the_records_and_the_papers(runs, records, paper, tmp
                 check_seed_cell(row[f"{title} {name} ours"], values)
                 assert row[f"{title} {name} paper"] == ("" if math.isnan(paper_value) else f"{paper_value:.2f}")
                 check_delta(row[f"{title} {name} Δ"], values, paper_value)
-        hours = statistics.median(r["projected_hours"] for r in records
-                                  if (r["dataset"], r["model"], r["study"]) == ("potsdam", model, "main"))
-        base_hours = statistics.median(r["projected_hours"] for r in records
-                                       if (r["dataset"], r["model"], r["study"]) == ("potsdam", "clip_fpn", "main"))
-        assert float(row["Train h ours"]) == pytest.approx(hours, rel=5e-3)
-        assert float(row["Train ratio ours"]) == pytest.approx(hours / base_hours, abs=0.005)
+        seconds = statistics.median(r["seconds_per_iter"] for r in records
+                                    if (r["dataset"], r["model"], r["study"]) == ("potsdam", model, "main"))
+        base = statistics.median(r["seconds_per_iter"] for r in records
+                                 if (r["dataset"], r["model"], r["study"]) == ("potsdam", "clip_fpn", "main"))
+        assert float(row["Train s/iter ours"]) == pytest.approx(seconds, rel=5e-3)
+        assert float(row["Train ratio ours"]) == pytest.approx(seconds / base, abs=0.005)
+        assert float(row["Train h @80k ours"]) == pytest.approx(seconds * 80000 / 3600, rel=5e-3)
         assert float(row["GFLOPs ours"]) == complexity[model]["gflops"]
         assert float(row["FPS ratio ours"]) == pytest.approx(complexity[model]["fps"] / complexity["clip_fpn"]["fps"],
                                                              abs=0.005)
@@ -261,16 +253,18 @@ def test_ablation_table_has_the_paired_gain_over_the_baseline(runs, records, pap
             header = {"miou": "mIoU", "mf1": "mF1", "oa": "OA"}.get(metric, metric)
             check_seed_cell(frame.loc[model, f"{header} ours"], expected(records, "potsdam", model, metric))
         ours = expected(records, "potsdam", model, "miou")
-        deltas = {s: ours[s] - base[s] for s in SEEDS}
-        check_seed_cell(frame.loc[model, "Δ mIoU vs baseline ours"], deltas)
-        want = scipy_stats.ttest_rel([ours[s] for s in SEEDS], [base[s] for s in SEEDS])
-        assert frame.loc[model, "p (paired t)"] == ("<0.001" if want.pvalue < 0.001 else f"{want.pvalue:.3f}")
+        gain = compare(seed_units(select(runs, "potsdam", "clip_fpn")), seed_units(select(runs, "potsdam", model)))
+        assert gain.delta == pytest.approx(np.mean([ours[s] - base[s] for s in SEEDS]))
+        assert frame.loc[model, "Δ mIoU vs baseline ours [95% CI]"] == \
+            f"{gain.delta:+.2f} [{gain.low:+.2f}, {gain.high:+.2f}]"
+        assert frame.loc[model, "p"] == ("<0.001" if gain.p < 0.001 else f"{gain.p:.3f}")
     assert frame.loc["bemseg_b", "Δ mIoU vs baseline paper"] == "+2.94"  # 78.84 - 75.90
-    assert frame.loc["clip_fpn", "Δ mIoU vs baseline ours"] == ""
+    assert frame.loc["clip_fpn", "Δ mIoU vs baseline ours [95% CI]"] == ""
+    assert TEST_NAME in " ".join(table.notes)
     assert frame.loc["bemseg_c", "Train ratio paper"] == "1.42" and frame.loc["bemseg", "FPS paper"] == "34.0"
     assert "1.40" in " ".join(table.notes)  # the building-gain flag
     table7 = rendered(TABLES["table7"](runs, {}, paper, None), tmp_path)
-    assert "Train h ours" not in table7.columns and list(table7.index) == ["clip_fpn", "bemseg_b", "bemseg_c", "bemseg"]
+    assert "Train s/iter ours" not in table7.columns and list(table7.index) == ["clip_fpn", "bemseg_b", "bemseg_c", "bemseg"]
     check_seed_cell(table7.loc["bemseg", "clutter ours"], expected(records, "vaihingen", "bemseg", "clutter"))
 
 
@@ -412,15 +406,35 @@ def test_lambda_figure_plots_the_study_and_stars_the_papers_optimum(runs, record
     png, pdf = tmp_path / "fig7.png", tmp_path / "fig7.pdf"
     figure = plot_lambda_study(runs, LAMBDA_STUDY, paper, png, pdf, SYNTHETIC_LABEL)
     check_written(png, pdf)
-    for axes, swept, star in zip(figure.axes, ("lambda2", "lambda1"), ((0.2, 79.33), (0.4, 78.84))):
-        stars = [c for c in axes.collections if c.get_label() == "paper's optimum"]
+    ours, theirs = figure.axes[:2], figure.axes[2:]  # the paper's optimum on a second y axis of each panel
+    for axes, twin, swept, star in zip(ours, theirs, ("lambda2", "lambda1"), ((0.2, 79.33), (0.4, 78.84))):
+        assert twin.get_shared_x_axes().joined(axes, twin) and axes.get_ylabel() == "our mIoU (%)"
+        assert not [c for c in axes.collections if "paper" in c.get_label()]
+        stars = [c for c in twin.collections if c.get_label() == "paper's optimum (right axis)"]
         assert len(stars) == 1 and stars[0].get_offsets()[0].tolist() == pytest.approx(list(star))
-        assert f"paper: {star[1]:.2f}" in [t.get_text() for t in axes.texts]
+        assert f"paper: {star[1]:.2f}" in [t.get_text() for t in twin.texts]
         line = axes.get_lines()[0]
         plotted = dict(zip(line.get_xdata().tolist(), line.get_ydata().tolist()))
         assert plotted == pytest.approx(lambda_means(records, swept))
         assert len(plotted) == (4 if swept == "lambda2" else 3)
     assert any("79.33" in t.get_text() and "78.84" in t.get_text() for t in figure.texts)  # the paper's conflict
+
+
+def test_learning_curves_plot_the_mean_loss_of_every_model_per_dataset(runs, records, tmp_path):
+    png, pdf = tmp_path / "curves.png", tmp_path / "curves.pdf"
+    models = ["pspnet", "clip_fpn", "bemseg"]
+    figure = plot_learning_curves(runs, models, png, pdf, SYNTHETIC_LABEL)
+    check_written(png, pdf)
+    assert [a.get_title() for a in figure.axes] == ["Potsdam", "Vaihingen", "LoveDA"]
+    for axes, dataset in zip(figure.axes, DATASETS):
+        lines = {line.get_label(): line for line in axes.get_lines()}
+        assert set(lines) == {f"{m} ({len(SEEDS)})" for m in models}
+        for model in models:
+            curves = [r["loss_curve"] for r in records
+                      if (r["dataset"], r["model"], r["study"]) == (dataset, model, "main")]
+            line = lines[f"{model} ({len(SEEDS)})"]
+            assert line.get_xdata().tolist() == curves[0]["iteration"]
+            assert line.get_ydata().tolist() == pytest.approx(np.mean([c["total"] for c in curves], axis=0))
 
 
 # -- frozen benchmark -------------------------------------------------------------------------------------------
@@ -446,13 +460,19 @@ def test_freeze_then_compare_round_trip(runs, records, tmp_path):
         for model, ref in found["references"].items():
             theirs = mean_std(expected(records, dataset, model, "miou").values())
             assert ref["miou"] == pytest.approx(list(theirs))
-            assert ref["delta_miou"] == pytest.approx(mine[0] - theirs[0])
-            assert ref["exceeds_spread"] == (abs(mine[0] - theirs[0]) > max(mine[1], theirs[1]))
+            assert ref["delta_miou"] == pytest.approx(mine[0] - theirs[0])  # every seed is shared
+            difference = compare(seed_units(select(references, dataset, model)),
+                                 seed_units(select(runs, dataset, "segclip")))
+            assert (ref["ci"], ref["p"], ref["significant"]) == \
+                ([pytest.approx(difference.low), pytest.approx(difference.high)], pytest.approx(difference.p),
+                 difference.significant)
+            assert ref["verdict"] == ("no detectable difference" if not difference.significant else
+                                      f"{'better' if difference.delta > 0 else 'worse'} than the reference")
         best = max(found["references"], key=lambda m: found["references"][m]["miou"][0])
         assert found["best_reference"] == best
     text = out.read_text()
     assert text.splitlines()[2] == f"**{SYNTHETIC_LABEL}**"
-    assert "seed spread = the larger of the two sample standard deviations" in text
+    assert TEST_NAME in text and "no detectable difference' means the data cannot tell" in text
     best = summary["datasets"]["potsdam"]["best_reference"]
     assert f"IoU (%) per class, segclip against the best reference ({best})" in text
     assert "| segclip | variant | 36.00 | 72.00 | 2.80 | cpu: test |" in text  # beside the references' cost

@@ -6,7 +6,9 @@ from which every metric derives (measurement spec). Written to OUT:
 
     confusion.csv             the matrix, with class names
     predictions/NAME_*.png    centre crops of the first test images: image, label, prediction (Figure 5)
-    metrics.json              written last: per-class IoU and F1, mIoU, mF1, OA, FPS, timing, provenance
+    metrics.json              written last: per-class IoU and F1, mIoU, mF1, OA, FPS, timing, provenance,
+                              and one confusion matrix per test unit (image, or block of `eval.unit_size`)
+                              for the bootstrap of the test set (bemseg/reports/significance.py)
 
 An interrupted evaluation leaves no metrics.json; rerunning a finished one does nothing.
 """
@@ -35,7 +37,7 @@ from bemseg.engine.checkpoint import CheckpointError, load_checkpoint, restore_m
 from bemseg.engine.device import Precision, prepare_model, resolve_device, resolve_precision, set_threads
 from bemseg.engine.inference import predict_logits
 from bemseg.errors import ConfigError
-from bemseg.metrics import confusion_matrix, summarize
+from bemseg.metrics import summarize, unit_confusion_matrices
 from bemseg.provenance import config_hash, provenance
 
 
@@ -66,8 +68,8 @@ def _accumulate(model: torch.nn.Module, loader: DataLoader, num_classes: int, ec
                 precision: Precision, channels_last: bool, device: torch.device,
                 on_prediction: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None],
                 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Predict every image of `loader` into one confusion matrix, timing data, forward and metric apart."""
-    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+    """Per-unit confusion matrices (U, C, C) of every image of `loader`; data, forward and metric timed apart."""
+    units = []
     timing = {"data_seconds": 0.0, "forward_seconds": 0.0, "metric_seconds": 0.0}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     tic = time.perf_counter()
@@ -83,14 +85,14 @@ def _accumulate(model: torch.nn.Module, loader: DataLoader, num_classes: int, ec
         timing["forward_seconds"] += time.perf_counter() - mark
         mark = time.perf_counter()
         pred = logits.argmax(0)
-        cm += confusion_matrix(pred, mask, num_classes)
+        units.append(unit_confusion_matrices(pred, mask, num_classes, ecfg["unit_size"]))
         sync()
         timing["metric_seconds"] += time.perf_counter() - mark
         on_prediction(index, image, mask, pred)
         tic = time.perf_counter()
     timing["overhead_ratio"] = (timing["data_seconds"] + timing["metric_seconds"]) / max(timing["forward_seconds"],
                                                                                           1e-12)
-    return cm, timing
+    return torch.cat(units), timing
 
 
 def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
@@ -137,7 +139,8 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
                            list(info.palette), ecfg["window"])
 
     with model.evaluation_session():
-        cm, timing = _accumulate(model, loader, num_classes, ecfg, precision, channels_last, device, figures)
+        units, timing = _accumulate(model, loader, num_classes, ecfg, precision, channels_last, device, figures)
+    cm = units.sum(0)
     scores = summarize(cm.cpu())
     train_record = state["provenance"]
     record = {
@@ -148,6 +151,7 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
         **scores,
         "absent_class_names": [state["class_names"][i] for i in scores["absent_classes"]],
         "confusion_matrix": cm.cpu().tolist(),
+        "unit_confusion_matrices": units.cpu().tolist(),
         "images": count,
         "ms": ecfg["ms"],
         "timing": timing,

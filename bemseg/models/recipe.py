@@ -57,6 +57,7 @@ class Recipe:
     warmup_iters: int = 0
     warmup_ratio: float = 1.0  # 1.0 = no warm-up effect
     loss_reduction: str = "all_pixels"
+    overridden: tuple[str, ...] = ()  # the fields a run config changed from the model's default (set by with_overrides)
 
     def __post_init__(self) -> None:
         checks = {
@@ -79,8 +80,9 @@ class Recipe:
         if unknown:
             raise ConfigError(f"config field 'train.recipe.{unknown[0]}': unknown field; known fields here: "
                               f"{', '.join(sorted(known))}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-        return dataclasses.replace(self, **values)
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k != "overridden"}
+        changed = {k for k, v in values.items() if getattr(self, k) != v}
+        return dataclasses.replace(self, **values, overridden=tuple(sorted(changed | set(self.overridden))))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Recipe:
@@ -98,7 +100,8 @@ class Recipe:
                  f"linear warm-up {self.warmup_iters} iterations from x{self.warmup_ratio:g}" if self.warmup_iters
                  else "no warm-up",
                  f"cross-entropy averaged over {self.loss_reduction.replace('_', ' ')}"]
-        return ", ".join(parts)
+        changed = f" [changed by the run config: {', '.join(self.overridden)}]" if self.overridden else ""
+        return ", ".join(parts) + changed
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (stored with checkpoints and summaries)."""

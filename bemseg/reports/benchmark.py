@@ -1,11 +1,13 @@
 """The frozen reference benchmark, and a user variant compared against it without rerunning the references.
 
-`freeze_benchmark` stores the main-study runs (confusion matrices and everything derived from them,
-with provenance), the models' cost and the protocol: the run settings that must match for a
-comparison to be fair, identified by their hash. `compare_variant` refuses a variant run under
-another protocol, then writes a Markdown report: the variant's scores against every reference,
-whether each difference exceeds the seed spread, per-class IoU against the best reference, cost,
-and where all the numbers came from.
+`freeze_benchmark` stores the main-study runs (confusion matrices, their per-test-unit parts and
+everything derived from them, with provenance), the models' cost and the protocol: the run settings
+that must match for a comparison to be fair, identified by their hash. `compare_variant` refuses a
+variant run under another protocol, then writes a Markdown report: the variant's scores against
+every reference, each difference with its 95 % confidence interval and p-value from a test that
+counts seed noise and test-set noise (bemseg/reports/significance.py), a verdict that calls a
+difference real only when the interval excludes zero, per-class IoU against the best reference,
+cost, and where all the numbers came from.
 """
 
 from __future__ import annotations
@@ -18,25 +20,24 @@ from typing import Any
 
 import pandas as pd
 
-from bemseg.atomic import write_json, write_text
+from bemseg.atomic import json_text, write_text
 from bemseg.data.catalog import DATASETS
 from bemseg.errors import DataError
 from bemseg.provenance import config_hash
-from bemseg.reports.cells import number_cell, seed_cell, signed_cell, significant_cell
+from bemseg.reports.cells import interval_cell, number_cell, p_cell, seed_cell, signed_cell, significant_cell
 from bemseg.reports.label import report_label
 from bemseg.reports.render import to_markdown
 from bemseg.reports.report_table import ReportTable
-from bemseg.reports.runs import SCORES, field, read_json, seed_scores, select
+from bemseg.reports.runs import SCORES, field, read_json, seed_scores, seed_units, select
+from bemseg.reports.significance import RESAMPLES, TEST_NAME, Difference, bootstrap_weights, compare, miou_interval
 from bemseg.reports.stats import mean_std
 from bemseg.reports.tables import METRIC_NAMES, dataset_title
 
 FREEZE_COMMAND = "snakemake --cores all freeze_benchmark"
-_RUN_KEYS = ("dataset", "model", "run", "seed", "class_names", "confusion_matrix", "iou", "miou", "mf1", "oa",
-             "provenance")
+_RUN_KEYS = ("dataset", "model", "run", "seed", "class_names", "confusion_matrix", "unit_confusion_matrices", "iou",
+             "miou", "mf1", "oa", "provenance")
 _COST_KEYS = ("params_m", "gflops", "fps", "fps_device", "provenance")
-SPREAD = ("seed spread = the larger of the two sample standard deviations over seeds (variant, reference); "
-          "|Δ| > spread means the difference is larger than the seed-to-seed noise of either side; "
-          "n/a when either side has fewer than 2 seeds.")
+VERDICTS = {None: "n/a (fewer than 2 shared seeds)", True: "{} than the reference", False: "no detectable difference"}
 
 
 def protocol_hash(protocol: dict[str, Any]) -> str:
@@ -61,8 +62,15 @@ def freeze_benchmark(runs: pd.DataFrame, complexity: dict[str, dict[str, Any]], 
         "runs": [{key: row[key] for key in _RUN_KEYS} for row in main.to_dict("records")],
         "complexity": {model: {key: record.get(key) for key in _COST_KEYS} for model, record in complexity.items()},
     }
-    write_json(out_path, frozen)
+    write_text(out_path, _frozen_text(frozen))
     return frozen
+
+
+def _frozen_text(frozen: dict[str, Any]) -> str:
+    """The frozen benchmark as JSON with one run per line: small and diff-friendly despite the per-unit matrices."""
+    head = [f"  {json_text(key)}: {json_text(value, indent=None)}," for key, value in frozen.items() if key != "runs"]
+    runs = ",\n".join(f"    {json_text(run, indent=None)}" for run in frozen["runs"])
+    return "{\n" + "\n".join(head) + '\n  "runs": [\n' + runs + "\n  ]\n}\n"
 
 
 def load_frozen(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -89,31 +97,45 @@ def _reference_runs(frozen: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*_RUN_KEYS, "study"])
 
 
-def _spread(variant: tuple[float, float, int], reference: tuple[float, float, int]) -> bool | None:
-    """Whether |Δ mean| exceeds the larger sample std; None when either side has fewer than 2 seeds."""
-    if variant[2] < 2 or reference[2] < 2:
-        return None
-    return abs(variant[0] - reference[0]) > max(variant[1], reference[1])
+def _interval(units: dict[int, Any], weights: Any) -> str:
+    """The seed-mean mIoU's 95% interval over bootstrap replicates of the test units, `[low, high]`."""
+    if not units or weights is None or next(iter(units.values())).shape[0] != weights.shape[1]:
+        return ""
+    _, low, high = miou_interval(list(units.values()), weights)
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def verdict(difference: Difference) -> str:
+    """'better/worse than the reference', 'no detectable difference', or why no verdict can be given."""
+    significant = difference.significant
+    text = VERDICTS[significant]
+    return text.format("better" if difference.delta > 0 else "worse") if significant else text
 
 
 def _scores_table(variant: str, dataset: str, ours: pd.DataFrame, references: pd.DataFrame,
                   models: list[str]) -> tuple[ReportTable, dict[str, Any]]:
     mine = {metric: seed_scores(ours, metric) for metric in SCORES}
-    mine_miou = mean_std(mine["miou"].values())
-    rows = [[variant, "variant", *(seed_cell(mine[m].values()) for m in SCORES), "", ""]]
+    own_units = seed_units(ours)
+    weights = bootstrap_weights(next(iter(own_units.values())).shape[0]) if own_units else None
+    rows = [[variant, "variant", *(seed_cell(mine[m].values()) for m in SCORES), _interval(own_units, weights),
+             "", "", ""]]
     summary: dict[str, Any] = {"variant": {m: list(mean_std(mine[m].values())) for m in SCORES}, "references": {}}
     for model in models:
-        theirs = {metric: seed_scores(select(references, dataset, model), metric) for metric in SCORES}
-        their_miou = mean_std(theirs["miou"].values())
-        exceeds = _spread(mine_miou, their_miou)
-        delta = mine_miou[0] - their_miou[0]
-        rows.append([model, "reference", *(seed_cell(theirs[m].values()) for m in SCORES), signed_cell(delta),
-                     {None: "n/a", True: "yes", False: "no"}[exceeds]])
-        summary["references"][model] = {"miou": list(their_miou), "delta_miou": delta, "exceeds_spread": exceeds}
+        theirs_rows = select(references, dataset, model)
+        theirs = {metric: seed_scores(theirs_rows, metric) for metric in SCORES}
+        difference = compare(seed_units(theirs_rows), own_units, weights)
+        rows.append([model, "reference", *(seed_cell(theirs[m].values()) for m in SCORES),
+                     _interval(seed_units(theirs_rows), weights), interval_cell(difference.delta, difference.low, difference.high), p_cell(difference.p),
+                     verdict(difference)])
+        summary["references"][model] = {"miou": list(mean_std(theirs["miou"].values())),
+                                        "delta_miou": difference.delta, "ci": [difference.low, difference.high],
+                                        "p": difference.p, "significant": difference.significant,
+                                        "verdict": verdict(difference), "seeds": difference.n_seeds,
+                                        "units": difference.n_units}
     scored = [m for m in models if not math.isnan(summary["references"][m]["miou"][0])]
     summary["best_reference"] = max(scored, key=lambda m: summary["references"][m]["miou"][0], default=None)
-    columns = ["model", "role", *(f"{METRIC_NAMES[m]} (%)" for m in SCORES), "Δ mIoU (variant − reference)",
-               "|Δ| > seed spread"]
+    columns = ["model", "role", *(f"{METRIC_NAMES[m]} (%)" for m in SCORES), "mIoU test-set 95% CI",
+               "Δ mIoU (variant − reference) [95% CI]", "p", "verdict"]
     table = ReportTable(f"compare_{dataset}", f"{dataset_title(dataset)}: {variant} against the frozen references",
                         columns, rows)
     return table, summary
@@ -175,7 +197,12 @@ def compare_variant(variant: str, variant_runs: pd.DataFrame, frozen: dict[str, 
     if frozen["label"]:
         lines += [f"**frozen references: {frozen['label']}**", ""]
     lines += [f"Protocol {expected} (same for the variant and the references). Scores in percent, mean ± sample "
-              f"std over seeds (n); Δ = variant − reference; {SPREAD}", ""]
+              "std over seeds (n). Δ = variant − reference in mIoU points, averaged over the seeds both have, with "
+              f"its 95% confidence interval and two-sided p from a {TEST_NAME}: the seed part of the noise is the "
+              "spread of the per-seed differences, the test-set part comes from resampling the test units (images, "
+              f"tiles or blocks) {RESAMPLES} times with replacement. A difference is called real only when its "
+              "interval excludes 0; 'no detectable difference' means the data cannot tell the two apart, not that "
+              "they are equal.", ""]
     summary: dict[str, Any] = {"variant": variant, "protocol_hash": expected, "label": label,
                                "frozen_label": frozen["label"], "report": os.fspath(out_md), "datasets": {}}
     for dataset in (d for d in DATASETS if d in set(ours["dataset"])):

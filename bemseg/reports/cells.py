@@ -41,6 +41,15 @@ def ratio_cell(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}"
 
 
+def interval_cell(value: float | None, low: float | None, high: float | None) -> str:
+    """A signed difference with its interval, `+1.23 [-0.50, +2.96]`; the value alone without an interval."""
+    if missing(value):
+        return ""
+    if missing(low) or missing(high):
+        return signed_cell(value)
+    return f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def p_cell(p: float | None) -> str:
     """A p-value with three decimals, `<0.001` below that, or an empty cell."""
     if missing(p):

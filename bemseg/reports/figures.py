@@ -1,4 +1,5 @@
-"""The paper's Figures 5-7 from our runs: predictions side by side, IoU per class, the λ1/λ2 study.
+"""The paper's Figures 5-7 from our runs (predictions side by side, IoU per class, the λ1/λ2 study), and
+the training loss curves of every model.
 
 Each figure is drawn on a standalone Agg canvas (no pyplot state), carries the not-comparable
 label as a banner when there is one, is written atomically as PNG and PDF, and is returned so a
@@ -158,7 +159,11 @@ def _lambda_points(runs: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
 
 def plot_lambda_study(runs: pd.DataFrame, study: dict[str, Any], paper: PaperNumbers,
                       out_png: str | os.PathLike[str], out_pdf: str | os.PathLike[str], label: str | None) -> Figure:
-    """Figure 7: mIoU vs λ2 (λ1 fixed) and vs λ1 (λ2 fixed), mean ± std over seeds; the paper's optima starred."""
+    """Figure 7: mIoU vs λ2 (λ1 fixed) and vs λ1 (λ2 fixed), mean ± std over seeds; the paper's optima starred.
+
+    Our curve has its own y axis (left), scaled to our values, and the paper's optimum its own (right):
+    on the embedded default our mIoU is far below the paper's, and one shared axis would flatten our curve.
+    """
     points = _lambda_points(runs, study)
     figure = _figure(10.0, 4.4, label)
     panels = figure.subplots(1, 2)
@@ -168,23 +173,61 @@ def plot_lambda_study(runs: pd.DataFrame, study: dict[str, Any], paper: PaperNum
         summary = pd.DataFrame([(x, *mean_std(group["miou"])) for x, group in chosen.groupby(swept)],
                                columns=[swept, "mean", "std", "n"])
         if len(summary):
-            sns.lineplot(data=summary, x=swept, y="mean", marker="o", ax=axes, label="ours")
+            sns.lineplot(data=summary, x=swept, y="mean", marker="o", ax=axes, label="ours (left axis)")
             axes.errorbar(summary[swept], summary["mean"], yerr=summary["std"].fillna(0.0), fmt="none",
                           color="black", capsize=3, linewidth=1)
+        theirs = axes.twinx()
         for _, optimum in paper.figure7[paper.figure7["sweep"] == swept].iterrows():
-            axes.scatter(optimum[swept], optimum["miou"], marker="*", s=260, color="gold", edgecolor="black",
-                         zorder=5, label="paper's optimum")
-            axes.annotate(f"paper: {optimum['miou']:.2f}", (optimum[swept], optimum["miou"]),
-                          textcoords="offset points", xytext=(8, 6), fontsize=9)
+            theirs.scatter(optimum[swept], optimum["miou"], marker="*", s=260, color="gold", edgecolor="black",
+                           zorder=5, label="paper's optimum (right axis)")
+            theirs.annotate(f"paper: {optimum['miou']:.2f}", (optimum[swept], optimum["miou"]),
+                            textcoords="offset points", xytext=(8, 6), fontsize=9)
+        theirs.margins(y=0.6)
+        theirs.set_ylabel("paper's mIoU (%)", color="darkgoldenrod")
         axes.margins(y=0.15)
         symbol, other = f"λ{swept[-1]}", f"λ{fixed[-1]}"
         axes.set_xticks(sorted({*map(float, study[f"{swept}_values"]), *summary[swept]}))
         axes.set_xlabel(symbol)
-        axes.set_ylabel("mIoU (%)")
+        axes.set_ylabel("our mIoU (%)")
         axes.set_title(f"{symbol} sweep ({other} = {value:g}), {study['model']} on {dataset_title(study['dataset'])}")
-        axes.legend(fontsize=8)
+        handles = [h for a in (axes, theirs) for h in a.get_legend_handles_labels()[0]]
+        labels = [t for a in (axes, theirs) for t in a.get_legend_handles_labels()[1]]
+        if axes.get_legend():
+            axes.get_legend().remove()
+        axes.legend(handles, labels, fontsize=8, loc="lower right")
     flags = [flag for flag in consistency_flags(paper) if "figure7" in flag.tables]
     if flags:
         figure.supxlabel("\n".join(f"Paper inconsistency: {f.what};\n{f.values}." for f in flags), fontsize=7)
+    _save(figure, out_png, out_pdf)
+    return figure
+
+
+def plot_learning_curves(runs: pd.DataFrame, models: list[str], out_png: str | os.PathLike[str],
+                         out_pdf: str | os.PathLike[str], label: str | None) -> Figure:
+    """Training loss against iteration, one panel per dataset, one line per model: mean over seeds, band min-max.
+
+    The loss is each run's logged total (weighted sum of its terms, so its level differs between model
+    families); what the figure answers is whether, and how fast, each model's loss falls.
+    """
+    main = runs[(runs["study"] == "main") & runs["model"].isin(models)]
+    datasets = [d for d in DATASETS if d in set(main["dataset"])]
+    if not datasets:
+        raise DataError("learning curves: no main-study runs of the configured models to plot")
+    figure = _figure(4.6 * len(datasets), 4.0, label)
+    panels = np.atleast_1d(figure.subplots(1, len(datasets), sharey=False))
+    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
+    for axes, dataset in zip(panels, datasets):
+        for model in models:
+            rows = select(main, dataset, model)
+            curves = [pd.Series(r["total"], index=r["iteration"]) for r in rows["loss_curve"]]
+            if not curves:
+                continue
+            table = pd.concat(curves, axis=1)
+            axes.plot(table.index, table.mean(axis=1), color=palette[model], label=f"{model} ({len(curves)})")
+            axes.fill_between(table.index, table.min(axis=1), table.max(axis=1), color=palette[model], alpha=0.2)
+        axes.set_title(dataset_title(dataset))
+        axes.set_xlabel("iteration")
+        axes.set_ylabel("training loss (total)")
+    panels[-1].legend(fontsize=7, title="model (seeds)", title_fontsize=7)
     _save(figure, out_png, out_pdf)
     return figure

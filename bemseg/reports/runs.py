@@ -1,14 +1,16 @@
 """One flat record per finished run: what every table, figure and the frozen benchmark is built from.
 
-A run folder RUN/ holds RUN/train_summary.json (schedule, timing, memory, resolved config) and
-RUN/eval/metrics.json (the confusion matrix, everything derived from it, provenance). `collect_runs`
-joins the two into one record per run; `write_runs` stores the records as JSON (everything) and as
+A run folder RUN/ holds RUN/train_summary.json (schedule, recipe, timing, memory, resolved config),
+RUN/train_log.csv (the losses per logged iteration) and RUN/eval/metrics.json (the confusion matrix,
+its per-unit parts, everything derived from it, provenance). `collect_runs` joins them into one
+record per run; `write_runs` stores the records as JSON (everything) and as
 a flat CSV for people and spreadsheets; `load_runs` reads the JSON back as a DataFrame, and
 `seed_scores` pulls one number per seed out of it, in percent as the paper prints them.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -17,15 +19,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bemseg.atomic import write_json, write_text
 from bemseg.errors import DataError
 
 RECORD_KEYS = ("dataset", "model", "run", "study", "seed", "lambda1", "lambda2", "class_names", "iou", "f1",
-               "miou", "mf1", "oa", "absent_class_names", "confusion_matrix", "ms", "iterations", "batch_size",
-               "crop_size", "recipe", "precision", "seconds_per_iter", "projected_hours", "peak_memory_mb",
-               "eval_fps", "synthetic", "weights", "predictions_dir", "provenance")
+               "miou", "mf1", "oa", "absent_class_names", "confusion_matrix", "unit_confusion_matrices", "ms",
+               "iterations", "batch_size", "crop_size", "recipe", "precision", "seconds_per_iter", "projected_hours",
+               "peak_memory_mb", "loss_curve", "eval_fps", "synthetic", "weights", "predictions_dir", "provenance")
 #: Record keys copied to the CSV as they are (lists and the confusion matrix are left out or flattened).
 _CSV_KEYS = ("dataset", "model", "run", "study", "seed", "lambda1", "lambda2", "miou", "mf1", "oa", "ms",
              "iterations", "batch_size", "crop_size", "precision", "seconds_per_iter", "projected_hours",
@@ -57,6 +60,17 @@ def field(data: Mapping[str, Any], key: str, path: Path) -> Any:
 
 def _floats(values: Iterable[float | None]) -> list[float]:
     return [math.nan if v is None else float(v) for v in values]
+
+
+def _loss_curve(path: Path) -> dict[str, list[float]]:
+    """The training log's iterations and total loss (train_log.csv, one row per logged iteration)."""
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+        return {"iteration": [int(row["iteration"]) for row in rows], "total": [float(row["total"]) for row in rows]}
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing; {RUN_REMEDY}") from None
+    except (KeyError, ValueError, TypeError) as err:
+        raise DataError(f"{path}: malformed training log ({err}); train the run again") from None
 
 
 def run_id(run_dir: Path, dataset: str) -> str:
@@ -99,6 +113,7 @@ def _record(run_dir: Path, study: Mapping[str, str], run_ids: Mapping[str, str])
         **{key: _floats([field(metrics, key, metrics_path)])[0] for key in SCORES},
         "absent_class_names": list(field(metrics, "absent_class_names", metrics_path)),
         "confusion_matrix": field(metrics, "confusion_matrix", metrics_path),
+        "unit_confusion_matrices": field(metrics, "unit_confusion_matrices", metrics_path),
         "ms": field(metrics, "ms", metrics_path),
         "iterations": field(summary, "iterations", summary_path),
         "batch_size": field(summary, "batch_size", summary_path),
@@ -108,6 +123,7 @@ def _record(run_dir: Path, study: Mapping[str, str], run_ids: Mapping[str, str])
         "seconds_per_iter": field(summary, "seconds_per_iter_median", summary_path),
         "projected_hours": field(summary, "projected_hours", summary_path),
         "peak_memory_mb": field(summary, "peak_memory_mb", summary_path),
+        "loss_curve": _loss_curve(run_dir / "train_log.csv"),
         "eval_fps": metrics.get("fps"),
         "synthetic": field(provenance, "synthetic", metrics_path),
         "weights": field(provenance, "weights", metrics_path),
@@ -208,3 +224,9 @@ def seed_scores(rows: pd.DataFrame, metric: str) -> dict[int, float]:
             value = row["iou"][names.index(metric)] if metric in names else math.nan
         scores[seed] = 100.0 * value
     return scores
+
+
+def seed_units(rows: pd.DataFrame) -> dict[int, np.ndarray]:
+    """seed -> the run's per-test-unit confusion matrices (U, C, C), for bemseg.reports.significance.compare."""
+    return {int(row["seed"]): np.asarray(row["unit_confusion_matrices"], dtype=np.float64)
+            for _, row in rows.iterrows()}

@@ -22,22 +22,25 @@ from bemseg.data.catalog import DATASETS
 from bemseg.models.recipe import Recipe
 from bemseg.reports.cells import (
     number_cell,
+    interval_cell,
     p_cell,
     ratio_cell,
     seed_cell,
     signed_cell,
     significant_cell,
-    summary_cell,
 )
 from bemseg.reports.paper import PaperNumbers, consistency_flags
 from bemseg.reports.report_table import ReportTable
-from bemseg.reports.runs import seed_scores, select
-from bemseg.reports.stats import mean_std, paired_test
+from bemseg.reports.runs import seed_scores, seed_units, select
+from bemseg.reports.significance import TEST_NAME, compare
+from bemseg.reports.stats import mean_std
 
 BASELINE = "clip_fpn"
 #: Where training time is measured, as in the paper (Tables 3 and 6 report Potsdam).
 COST_DATASET = "potsdam"
-COST_COLUMNS = ["Train h ours", "Train ratio ours", "Train h paper", "Train ratio paper",
+#: The paper's schedule, at which our measured seconds per iteration are projected to hours.
+PAPER_ITERATIONS = 80000
+COST_COLUMNS = ["Train s/iter ours", "Train ratio ours", "Train h @80k ours", "Train h paper", "Train ratio paper",
                 "FPS ours", "FPS ratio ours", "FPS paper", "FPS ratio paper"]
 METRIC_NAMES = {"miou": "mIoU", "mf1": "mF1", "oa": "OA"}
 
@@ -73,10 +76,10 @@ def _ablation_models(runs: pd.DataFrame, paper: PaperNumbers, table: str) -> lis
     return [m for m in paper.models(table) if m in present]
 
 
-def _train_hours(runs: pd.DataFrame, model: str) -> float:
-    """Median over seeds of the projected training hours on Potsdam; NaN without such runs."""
-    hours = select(runs, COST_DATASET, model)["projected_hours"].dropna()
-    return float(statistics.median(hours)) if len(hours) else math.nan
+def _seconds_per_iter(runs: pd.DataFrame, model: str) -> float:
+    """Median over seeds of the median seconds per training iteration on Potsdam; NaN without such runs."""
+    seconds = select(runs, COST_DATASET, model)["seconds_per_iter"].dropna()
+    return float(statistics.median(seconds)) if len(seconds) else math.nan
 
 
 def _fps(complexity: dict[str, dict[str, Any]], model: str) -> float:
@@ -87,10 +90,10 @@ def _fps(complexity: dict[str, dict[str, Any]], model: str) -> float:
 def _cost_cells(model: str, runs: pd.DataFrame, complexity: dict[str, dict[str, Any]], paper: PaperNumbers,
                 table: str) -> list[str]:
     """Training hours and FPS, ours and the paper's (as printed), each also as a ratio to the baseline's."""
-    hours, fps = _train_hours(runs, model), _fps(complexity, model)
+    seconds, fps = _seconds_per_iter(runs, model), _fps(complexity, model)
     paper_hours, paper_fps = paper.value(table, model, "train_hours"), paper.value(table, model, "fps")
-    return [significant_cell(hours), ratio_cell(hours, _train_hours(runs, BASELINE)),
-            number_cell(paper_hours, 1), ratio_cell(paper_hours, paper.value(table, BASELINE, "train_hours")),
+    return [significant_cell(seconds), ratio_cell(seconds, _seconds_per_iter(runs, BASELINE)),
+            significant_cell(seconds * PAPER_ITERATIONS / 3600), number_cell(paper_hours, 1), ratio_cell(paper_hours, paper.value(table, BASELINE, "train_hours")),
             significant_cell(fps), ratio_cell(fps, _fps(complexity, BASELINE)),
             number_cell(paper_fps, 1), ratio_cell(paper_fps, paper.value(table, BASELINE, "fps"))]
 
@@ -136,9 +139,11 @@ def _training_note(runs: pd.DataFrame) -> str:
     rows = runs[runs["dataset"] == COST_DATASET]
     iterations = ", ".join(str(i) for i in sorted(set(rows["iterations"])))
     devices = ", ".join(sorted({str(p.get("device")) for p in rows["provenance"]}))
-    return (f"Train h: median over seeds of the projected hours of the configured schedule on Potsdam "
-            f"({iterations or '-'} iterations; {devices or '-'}); ratio = over {BASELINE}'s. The paper's hours are "
-            "for 80k iterations on one RTX 3090 (section 4.1.3).")
+    return (f"Train s/iter: median over seeds of each run's median seconds per training iteration on Potsdam "
+            f"(after the warm-up iterations; runs of {iterations or '-'} iterations on {devices or '-'}); ratio = "
+            f"over {BASELINE}'s; h @80k = s/iter x 80,000 / 3600, the hours the paper's schedule would take at that "
+            "speed. The paper's hours are for 80k iterations on one RTX 3090 (section 4.1.3); only the ratios "
+            "compare across devices.")
 
 
 def _fps_note(complexity: dict[str, dict[str, Any]], models: list[str]) -> str:
@@ -225,9 +230,9 @@ def _ablation_table(table: str, dataset: str, title: str, runs: pd.DataFrame, co
     models = _ablation_models(on_dataset, paper, table)
     metrics = [*DATASETS[dataset].class_names, "miou", "mf1", "oa"]
     columns = ["Method", "model"] + [h for m in metrics for h in _headers(METRIC_NAMES.get(m, m))]
-    columns += (COST_COLUMNS if with_cost else []) + ["Δ mIoU vs baseline ours", "p (paired t)",
+    columns += (COST_COLUMNS if with_cost else []) + ["Δ mIoU vs baseline ours [95% CI]", "p",
                                                       "Δ mIoU vs baseline paper"]
-    base = seed_scores(select(main, dataset, BASELINE), "miou")
+    base = seed_units(select(main, dataset, BASELINE))
     rows = []
     for model in models:
         scores = {metric: seed_scores(select(main, dataset, model), metric) for metric in metrics}
@@ -238,14 +243,15 @@ def _ablation_table(table: str, dataset: str, title: str, runs: pd.DataFrame, co
         if model == BASELINE:
             row += ["", "", ""]
         else:
-            gain = paired_test(base, scores["miou"])
-            row += [summary_cell(gain.delta_mean, gain.delta_std, gain.n), p_cell(gain.p),
+            gain = compare(base, seed_units(select(main, dataset, model)))
+            row += [interval_cell(gain.delta, gain.low, gain.high), p_cell(gain.p),
                     signed_cell(paper.value(table, model, "miou") - paper.value(table, BASELINE, "miou"))]
         rows.append(row)
     notes = [_seed_note(table),
-             f"Δ mIoU vs baseline: per-seed mIoU difference to {BASELINE} (the paper's Baseline, CLIP-FPN) over the "
-             "seeds both have, mean ± std (n); p: two-sided paired t-test (scipy.stats.ttest_rel), paired because "
-             "runs with one seed share the data order and the initial weights of the parts the models share."]
+             f"Δ mIoU vs baseline: mIoU difference to {BASELINE} (the paper's Baseline, CLIP-FPN) averaged over the "
+             f"seeds both have, with its 95% confidence interval and two-sided p from a {TEST_NAME} "
+             "(bemseg/reports/significance.py): paired over seeds because runs with one seed share the data order "
+             "and the initial weights of the parts the models share, and over the resampled test units."]
     if with_cost:
         notes += [_training_note(main), _fps_note(complexity, models)]
     notes += [*_recipe_notes(on_dataset, models), *_evaluation_notes(on_dataset),

@@ -145,5 +145,6 @@ def report_paths() -> dict[str, list[str]]:
     """Every file `reproduce_tables` produces, by kind."""
     tables = [f"reports/tables/{t}.{ext}" for t in TABLES for ext in ("md", "tex", "csv")]
     figures = [f"reports/figures/{name}.{ext}" for name in
-               ("fig4_class_shares", "fig5_predictions", "fig6_vaihingen_iou", "fig7_lambda") for ext in ("png", "pdf")]
+               ("fig4_class_shares", "fig5_predictions", "fig6_vaihingen_iou", "fig7_lambda", "fig_learning_curves")
+               for ext in ("png", "pdf")]
     return {"tables": tables, "figures": figures}

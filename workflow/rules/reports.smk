@@ -109,3 +109,23 @@ rule figure_lambda:
         "../envs/bemseg.yaml"
     script:
         "../scripts/figure_lambda.py"
+
+
+rule figure_learning_curves:
+    """Training loss against iteration per dataset and model, mean over seeds with the min-max band."""
+    input:
+        runs="results/summary/runs.json",
+    output:
+        png=report("reports/figures/fig_learning_curves.png", category="Figures",
+                   caption="../report/learning_curves.rst"),
+        pdf="reports/figures/fig_learning_curves.pdf",
+    params:
+        models=list(dict.fromkeys(config["comparison"]["models"] + config["ablation"]["models"] + config["variants"])),
+    log:
+        log_path("figures/learning_curves"),
+    benchmark:
+        timing_path("figures/learning_curves")
+    conda:
+        "../envs/bemseg.yaml"
+    script:
+        "../scripts/figure_learning_curves.py"
