@@ -13,8 +13,12 @@ import os
 from bemseg.errors import BemsegError
 from bemseg.workflow import plan
 from bemseg.workflow.config import load_schema, resolve_workflow_config
+from bemseg.workflow.stale_locks import release_stale_locks
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# A killed run's locks would stop this one until `snakemake --unlock`; they are removed when no run is alive here.
+release_stale_locks(workflow.exec_mode)
 
 
 # The embedded default, unless a config file is given (a given file is complete: it is not merged with it).
@@ -28,7 +32,7 @@ report: "workflow/report/workflow.rst"
 
 try:
     schema = load_schema(os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
-    config.update(resolve_workflow_config(config, schema))
+    config.update(resolve_workflow_config(config, schema, overrides=workflow.config_settings.config))
 except BemsegError as err:
     raise SystemExit(f"bemseg: error: {err}") from None
 

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from bemseg.errors import BemsegError
 
@@ -66,8 +67,15 @@ def _complexity(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the suite's one-line errors (argparse's own print the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"bemseg: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bemseg", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="bemseg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], None], help_text: str):

@@ -19,11 +19,14 @@ from typing import Any
 
 import torch
 
+from bemseg.errors import ConfigError
 from bemseg.models.base import SegmentationModel
 from bemseg.provenance import device_name, provenance
 from bemseg.registry import create_model
 
 FLOP_CONVENTION = "fvcore: one multiply-add counted as one flop"
+#: The encoders reduce the input 32-fold; smaller inputs vanish before the last stage.
+MIN_SIZE = 32
 
 
 def parameter_counts(model: SegmentationModel) -> tuple[int, int]:
@@ -77,6 +80,9 @@ def measure_fps(model: SegmentationModel, size: int, repeats: int = 10, device: 
 def measure(model_name: str, num_classes: int = 6, size: int = 512, repeats: int = 10,
             device: str = "cpu", **options: Any) -> dict[str, Any]:
     """Every Table 3 cost column for a registered model, with provenance."""
+    if size < MIN_SIZE:
+        raise ConfigError(f"--size: {size} is too small; use at least {MIN_SIZE} pixels")
+    _check_device(device)
     model = create_model(model_name, num_classes, **options)
     trainable, frozen_text = parameter_counts(model)
     flops, unsupported = count_flops(model, size)
@@ -96,6 +102,16 @@ def measure(model_name: str, num_classes: int = 6, size: int = 512, repeats: int
     report["provenance"] = provenance(config={"model": model_name, "options": options, "num_classes": num_classes,
                                               "size": size}, device=device)
     return report
+
+
+def _check_device(device: str) -> None:
+    """A device torch knows and this machine has, or a one-line ConfigError."""
+    try:
+        target = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"--device: '{device}' is not a device; use cpu or cuda") from exc
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device: '{device}' was asked for but no CUDA device is available; use cpu")
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from bemseg.errors import ConfigError
+from bemseg.models.weights import missing_weights
 from bemseg.registry import declared_models
 
 
@@ -141,5 +142,6 @@ def resolve_run_config(config: Mapping[str, Any], overrides: Iterable[str] = (),
                               f"run `bemseg prepare {resolved['data']['dataset']} RAW {root}` first")
         pretrained = resolved["model"]["pretrained"]
         if pretrained is not None and not Path(pretrained).is_file():
-            raise ConfigError(f"config field 'model.pretrained': weight file {pretrained} does not exist")
+            raise ConfigError(f"config field 'model.pretrained': {missing_weights(pretrained)}; or set it to null "
+                              "for random initialisation")
     return resolved

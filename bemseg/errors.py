@@ -13,7 +13,11 @@ class BemsegError(Exception):
     """A user-facing error: `str(err)` is one line naming the culprit and the remedy."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(line.strip() for line in message.splitlines() if line.strip()))
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+            # torch re-raises a worker's error as "Caught ... Original Traceback ...": keep the error's own line
+            lines = [lines[-1].split(": ", 1)[-1]]
+        super().__init__(" ".join(lines))
 
 
 class ConfigError(BemsegError):
@@ -21,7 +25,7 @@ class ConfigError(BemsegError):
 
 
 class DataError(BemsegError):
-    """A dataset file is missing, unreadable or inconsistent."""
+    """A data file (dataset, prepared data, a result read back) is missing, unreadable or inconsistent."""
 
 
 class WeightsError(BemsegError):
@@ -30,3 +34,7 @@ class WeightsError(BemsegError):
 
 class ModelError(BemsegError):
     """A model name is unknown or a model breaks the suite's model contract."""
+
+
+class OutputError(BemsegError):
+    """An output location is not a folder, not writable, full, holds foreign files, or is being written."""

@@ -14,19 +14,30 @@ from pathlib import Path
 import pytest
 import torch
 
+from bemseg.atomic import atomic_path
 from bemseg.cli import main
 from bemseg.engine import evaluate as evaluate_module
 from bemseg.engine import train as train_module
 from bemseg.engine.checkpoint import load_checkpoint
 from bemseg.engine.evaluate import evaluate
 from bemseg.engine.train import TrainingError, train
+from bemseg.lock import exclusive
 from bemseg.metrics import summarize
 from tests.engine_helpers import prepared_potsdam, run_config, write_config
+from tests.folders import read_only_folder, small_disk
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     return prepared_potsdam(tmp_path_factory.mktemp("potsdam"))
+
+
+@pytest.fixture(scope="module")
+def finished(prepared, tmp_path_factory) -> Path:
+    """The final checkpoint of a one-iteration run."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    train(run_config(prepared, iterations=1), run)
+    return run / "model.pt"
 
 
 def bemseg_cli(*args: str) -> subprocess.Popen:
@@ -195,6 +206,84 @@ def test_interrupted_evaluation_leaves_no_metrics(prepared, tmp_path, monkeypatc
     monkeypatch.setattr(evaluate_module, "predict_logits", real_predict)
     metrics = evaluate(tmp_path / "run" / "model.pt", tmp_path / "eval")
     assert (tmp_path / "eval" / "metrics.json").exists() and metrics["images"] == 2
+
+
+def test_interrupted_reevaluation_leaves_the_previous_evaluation_whole(finished, tmp_path, monkeypatch):
+    first = evaluate(finished, tmp_path / "eval")
+    files = {p: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "eval").rglob("*")
+             if p.is_file()}
+    real_predict = evaluate_module.predict_logits
+    calls = 0
+
+    def predict_then_die(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first test image and its figures are done
+            raise KeyboardInterrupt
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "predict_logits", predict_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(finished, tmp_path / "eval", ms=True, overrides=["eval.scales=[1.0]"])
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "eval").rglob("*")
+            if p.is_file()} == files, "the interrupted evaluation changed the previous one"
+    monkeypatch.setattr(evaluate_module, "predict_logits", real_predict)
+    again = evaluate(finished, tmp_path / "eval", ms=True, overrides=["eval.scales=[1.0]"])
+    assert again["ms"] and not first["ms"] and (tmp_path / "eval" / "metrics.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["eval"]
+
+
+def test_unwritable_out_is_refused_before_any_work(prepared, finished, tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the output folder was checked")
+
+    monkeypatch.setattr(train_module, "build_model", no_work)
+    monkeypatch.setattr(evaluate_module, "restore_model", no_work)
+    config = write_config(tmp_path / "run.yaml", run_config(prepared))
+    with read_only_folder(tmp_path / "ro") as ro:
+        for argv in (["train", "--config", str(config)], ["evaluate", "--checkpoint", str(finished)]):
+            assert main([*argv, "--out", str(ro / "out")]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"{ro / 'out'}: cannot write into {ro}" in err, err
+
+
+def test_full_disk_is_one_line_and_keeps_the_last_checkpoint(prepared, tmp_path, capsys):
+    config = write_config(tmp_path / "run.yaml", run_config(prepared, iterations=6, checkpoint_every=2))
+    with small_disk(tmp_path / "disk", 350) as disk:  # one resume checkpoint (SGD recipe: 229 MB) fits, two do not
+        assert main(["train", "--config", str(config), "--out", str(disk / "run")]) == 2
+        err = capsys.readouterr().err.split("\n")
+        assert err[-1] == "" and err[-2].rsplit("\r", 1)[-1].startswith("bemseg: error: "), err
+        assert f"{disk / 'run' / 'checkpoints' / 'last.pt'}: cannot be written, the disk is full" in err[-2]
+        assert load_checkpoint(disk / "run" / "checkpoints" / "last.pt")["iteration"] == 2
+        assert [p.name for p in (disk / "run" / "checkpoints").iterdir()] == ["last.pt"]
+
+
+def test_temporaries_of_a_killed_checkpoint_write_are_removed_but_never_a_live_ones(prepared, tmp_path, capsys):
+    config = write_config(tmp_path / "run.yaml", run_config(prepared, iterations=3, checkpoint_every=2))
+    run, checkpoints = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    proc = bemseg_cli("train", "--config", str(config), "--out", str(run))
+    deadline = time.monotonic() + 300
+    while True:  # kill it while it writes a checkpoint: stop it when a temporary shows, kill it if one is still there
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before a checkpoint was killed"
+        if checkpoints.is_dir() and list(checkpoints.glob(".last.pt.*")):
+            proc.send_signal(signal.SIGSTOP)
+            if list(checkpoints.glob(".last.pt.*")):
+                break
+            proc.send_signal(signal.SIGCONT)
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (checkpoints / ".last.pt.mine").write_text("the user's")
+    (checkpoints / "notes.tmp").write_text("the user's")
+    train(run_config(prepared, iterations=3, checkpoint_every=2), run)
+    assert sorted(p.name for p in checkpoints.iterdir()) == [".last.pt.mine", "notes.tmp"]
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]
+
+    live = write_config(tmp_path / "live.yaml", run_config(prepared, iterations=2))
+    with exclusive(tmp_path / "live"), atomic_path(tmp_path / "live" / "model.pt") as writing:
+        writing.write_bytes(b"being written by a live process")
+        assert main(["train", "--config", str(live), "--out", str(tmp_path / "live")]) == 2
+        assert "another bemseg process" in capsys.readouterr().err and writing.exists()
 
 
 def test_nonfinite_loss_stops_naming_iteration_and_term(prepared, tmp_path, monkeypatch):

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from bemseg.data.prepare import prepare
 from bemseg.data.synth import synthesize
 from bemseg.data.tiling import count_windows
 from bemseg.errors import ConfigError
+from tests.folders import read_only_folder, small_disk
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -281,3 +287,33 @@ def test_loose_vaihingen_files_prefer_images_under_top_and_refuse_ambiguity(tmp_
         (raw / "b" / "top_mosaic_09cm_area1_noBoundary.tif").read_bytes())
     err = _one_line_error(capsys, ["prepare", "vaihingen", str(raw), str(tmp_path / "out2"), "--only", "area1"])
     assert "2 files match top_mosaic_09cm_area1_noBoundary.tif" in err and "its own folder" in err
+
+
+def test_unwritable_or_full_locations_are_one_line_before_or_as_they_happen(potsdam_raw, tmp_path, capsys):
+    with read_only_folder(tmp_path / "ro") as ro:
+        err = _one_line_error(capsys, ["prepare", "potsdam", str(potsdam_raw), str(ro / "out")])
+        assert f"cannot write into {ro}" in err
+    with small_disk(tmp_path / "disk", 1) as disk:
+        err = _one_line_error(capsys, ["prepare", "potsdam", str(potsdam_raw), str(disk / "out")])
+        assert str(disk / "out.partial") in err and "the disk is full" in err and "run the same command again" in err
+        assert not (disk / "out").exists()
+
+
+def test_a_second_prepare_into_the_same_out_is_refused_while_the_first_runs(potsdam_raw, tmp_path, capsys):
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "bemseg.cli", "prepare", "potsdam", str(potsdam_raw), str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out.partial").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "the first prepare ended before converting"
+            time.sleep(0.002)
+        os.kill(first.pid, signal.SIGSTOP)  # the first is mid-conversion, holding OUT
+        err = _one_line_error(capsys, ["prepare", "potsdam", str(potsdam_raw), str(out)])
+        assert f"{out}: another bemseg process (pid {first.pid} on " in err and "wait for it to finish" in err
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    output, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, output
+    assert (out / "manifest.json").is_file() and not (tmp_path / "out.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

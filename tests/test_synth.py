@@ -14,7 +14,7 @@ from PIL import Image
 from bemseg.data import synth
 from bemseg.data.catalog import LOVEDA, POTSDAM, VAIHINGEN, get_dataset_info
 from bemseg.data.labels import decode_rgb
-from bemseg.errors import ConfigError
+from bemseg.errors import ConfigError, OutputError
 
 #: Published class shares (../spec/datasets.md and the paper's Figure 4).
 REAL_SHARES = {
@@ -160,6 +160,18 @@ def test_rerun_with_same_settings_does_nothing_and_foreign_folders_are_refused(t
     with pytest.raises(ConfigError, match="not a synthetic data folder"):
         synth.synthesize("potsdam", foreign)
     assert (foreign / "notes.txt").read_text() == "keep"
+
+
+def test_rerun_with_other_settings_never_deletes_the_users_files(tmp_path):
+    out = synth.synthesize("potsdam", tmp_path / "raw", tiles=1, tile_size=64)
+    (out / "notes.txt").write_text("mine")
+    (out / "real").mkdir()
+    (out / "real" / "2_Ortho_RGB.zip").write_bytes(b"a real archive")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(OutputError, match=r"raw: holds notes.txt, real, real/2_Ortho_RGB.zip, which `bemseg synth`"):
+        synth.synthesize("potsdam", out, tiles=1, tile_size=96)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["raw"], "a temporary folder was left beside it"
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [({"tiles": 0}, "--tiles"), ({"tile_size": 8}, "--tile-size"),

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from snakemake.cli import parse_config
+from snakemake.utils import update_config
 
 from bemseg.errors import ConfigError
 from bemseg.workflow import plan
@@ -28,12 +33,15 @@ def config_from(path: Path, **changes) -> dict:
     return resolve_workflow_config(config, SCHEMA)
 
 
+def snakemake_command(workdir: Path, *args: str, config: Path = TEST_CONFIG) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--cores", "2", *args, "--configfile", str(config)]
+
+
 def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG, check: bool = True) -> subprocess.CompletedProcess:
     """Run the repository's workflow in `workdir` with a config file."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args, "--configfile", str(config)]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            timeout=1800)
+    result = subprocess.run(snakemake_command(workdir, *args, config=config), capture_output=True, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=1800)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
@@ -45,7 +53,8 @@ def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG, check: bool
     ({"lambda_study": {"lambda2_values": [0.2, 1.5]}}, "config field 'lambda_study.lambda2_values.1': 1.5 is greater"),
     ({"lambda_study": {"model": "nope"}}, "config field 'lambda_study.model': unknown model 'nope'"),
     ({"seeds": []}, "config field 'seeds'"),
-    ({"weights": {"clip": "/nowhere/RN50.pt"}}, "config field 'weights.clip': weight file /nowhere/RN50.pt"),
+    ({"weights": {"clip": "/nowhere/RN50.pt"}},
+     "config field 'weights.clip': weight file RN50.pt not found (looked in /nowhere); expected sha256 afeb0e10"),
 ])
 def test_bad_workflow_configs_name_the_field(changes, field):
     config = yaml.safe_load(TEST_CONFIG.read_text())
@@ -65,6 +74,27 @@ def test_bad_config_is_rejected_before_any_job_runs(tmp_path):
     assert "bemseg: error: config field 'lambda_study.lambda1_values.1': -0.1 is less than the minimum of 0" in \
         result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_config_overrides_mean_what_they_would_in_a_config_file(tmp_path):
+    result = snakemake(tmp_path, "-n", "reproduce_tables", "--config", "seeds=[0]")
+    assert "train_evaluate" in result.stdout + result.stderr
+    entries = ["seeds=[0, 2]", "weights={clip: null}", "datasets={potsdam: {only: [2_10]}}",
+               "run={train: {iterations: 3, lr: 1e-4}}", "lambda_study={lambda1_fixed: 0.6, lambda2_values: [0.2]}"]
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    overrides = parse_config(entries)  # Snakemake's own reading of --config: nested values stay strings
+    assert overrides["seeds"] == ["0", "2"]
+    update_config(config, overrides)
+    resolved = resolve_workflow_config(config, SCHEMA, overrides)
+    assert resolved["seeds"] == [0, 2] and resolved["weights"]["clip"] is None
+    assert resolved["datasets"]["potsdam"]["only"] == ["2_10"]
+    assert resolved["run"]["train"] == {"iterations": 3, "lr": 1e-4, "batch_size": 2, "warmup_iters": 1,
+                                        "checkpoint_every": 1000, "log_every": 1, "timing_warmup": 1}
+    assert resolved["lambda_study"]["lambda1_fixed"] == 0.6
+
+    bad = "lambda_study={lambda1_fixed: 0.4, lambda2_values: [0.0, 1.5]}"
+    with pytest.raises(ConfigError, match=r"^config field 'lambda_study.lambda2_values.1': 1.5 is greater than"):
+        resolve_workflow_config(config, SCHEMA, parse_config([bad]))
 
 
 def test_plan_of_the_default_and_paper_configs():
@@ -102,6 +132,57 @@ def test_protocol_ignores_models_but_not_settings():
     assert protocol(base) == protocol(config_from(TEST_CONFIG, variants=["segclip"]))
     changed = config_from(TEST_CONFIG, seeds=[0, 1, 2])
     assert protocol(changed)["hash"] != protocol(base)["hash"]
+
+
+#: One run of one model on one dataset: a workflow that is quick to start, kill and start again.
+ONE_RUN = {
+    "datasets": {"potsdam": {}, "vaihingen": {}, "loveda": {}},
+    "synthetic": {"tiles": 1, "tile_size": 64},
+    "prepare": {"patch_size": 32},
+    "seeds": [0],
+    "comparison": {"models": ["semantic_fpn"], "datasets": ["potsdam"]},
+    "ablation": {"models": ["semantic_fpn"], "datasets": ["potsdam"]},
+    "lambda_study": {"model": "semantic_fpn", "dataset": "potsdam", "lambda2_values": [0.2], "lambda1_values": [0.4]},
+    "run": {"data": {"crop_size": 32, "resize_scale": 32},
+            "train": {"iterations": 30, "batch_size": 2, "warmup_iters": 1, "checkpoint_every": 1000, "log_every": 1,
+                      "timing_warmup": 1},
+            "eval": {"window": 32, "stride": 32, "fps_repeats": 0, "num_figures": 1}},
+    "complexity": {"extra_models": []},
+    "threads_per_job": 1,
+}
+
+
+@pytest.mark.slow
+def test_a_killed_workflow_is_simply_started_again_and_a_second_run_is_refused(tmp_path):
+    config = tmp_path / "one_run.yaml"
+    config.write_text(yaml.safe_dump(ONE_RUN))
+    work = tmp_path / "work"
+    command = snakemake_command(work, "results/summary/runs.json", config=config)
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        training = work / "results/logs/train_evaluate/potsdam/semantic_fpn/seed0.log"
+        deadline = time.monotonic() + 600
+        while not (training.exists() and list((work / ".snakemake/locks").glob("*.lock"))):
+            assert first.poll() is None and time.monotonic() < deadline, "the workflow ended before training"
+            time.sleep(0.1)
+        locks = {p: p.read_text() for p in (work / ".snakemake/locks").glob("*.lock")}
+
+        second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert second.returncode != 0 and "LockException" in second.stdout + second.stderr, second.stderr[-2000:]
+        assert first.poll() is None, "the first run ended while the second was refused: make it train longer"
+        assert {p: p.read_text() for p in (work / ".snakemake/locks").glob("*.lock")} == locks, "locks were stolen"
+
+        first.send_signal(signal.SIGKILL)  # the snakemake process only: its training job goes on as an orphan
+        first.wait()
+        again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stderr[-4000:]
+        assert "removed the locks of an interrupted run" in again.stderr
+        runs = json.loads((work / "results/summary/runs.json").read_text())
+        assert [(r["dataset"], r["model"], r["seed"]) for r in runs] == [("potsdam", "semantic_fpn", 0)]
+        assert not list((work / ".snakemake/locks").glob("*.lock"))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ Training items are augmented with `numpy.random.default_rng(seed)` for `dataset[
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bemseg.atomic import read_json_or_none
 from bemseg.data.catalog import DatasetInfo
 from bemseg.data.imageio import read_image
 from bemseg.data.labels import decode_zero_ignore
@@ -56,7 +56,7 @@ class PreparedDataset(Dataset):
         self.manifest: dict[str, Any] | None = None
         manifest_path = self.root / "manifest.json"
         if manifest_path.is_file():
-            self.manifest = json.loads(manifest_path.read_text())
+            self.manifest = read_json_or_none(manifest_path, f"delete {self.root} and run `bemseg prepare` again")
             if self.manifest.get("dataset") != self.info.name:
                 raise ConfigError(f"{manifest_path}: holds {self.manifest.get('dataset')}, not {self.info.name}; "
                                   "pass the matching dataset name or folder")

@@ -20,29 +20,38 @@ from bemseg.errors import DataError
 PNG_LEVEL = 1
 
 
-def decode_image(data: bytes, where: str, *, rgb: bool) -> np.ndarray:
-    """Decode image bytes (read-only array): HxWx3 uint8 when `rgb`, else the single band as stored (HxW)."""
+def decode_image(data: bytes, where: str, *, rgb: bool, remedy: str = "re-download it") -> np.ndarray:
+    """Decode image bytes (read-only array): HxWx3 uint8 when `rgb`, else the single band as stored (HxW).
+
+    An image with more than three bands (RGBA, or ISPRS's RGBIR) where an RGB one is expected is
+    refused rather than silently cut to its first three: the protocol uses the 3-band images.
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
+            bands = image.getbands()
+            if rgb and len(bands) > 3:
+                raise DataError(f"{where}: has {len(bands)} bands ({image.mode}) but the protocol uses 3-band "
+                                "images (RGB; Vaihingen IRRG); give the dataset's 3-band files (Potsdam: "
+                                "2_Ortho_RGB, not 4_Ortho_RGBIR)")
             if rgb and image.mode != "RGB":
                 image = image.convert("RGB")
             array = np.asarray(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{where}: cannot decode the image ({exc}); the file is corrupt or truncated, "
-                        "re-download it") from exc
+                        f"{remedy}") from exc
     if not rgb and array.ndim != 2:
-        raise DataError(f"{where}: expected a single-band index mask, found shape {array.shape}; "
-                        "re-download it")
+        raise DataError(f"{where}: expected a single-band index mask, found shape {array.shape}; {remedy}")
     return array
 
 
-def read_image(path: str | os.PathLike[str], *, rgb: bool) -> np.ndarray:
-    """Decode an image file (see `decode_image`) into a writable array (torch rejects read-only ones)."""
+def read_image(path: str | os.PathLike[str], *, rgb: bool,
+               remedy: str = "delete the prepared folder and run `bemseg prepare` again") -> np.ndarray:
+    """Decode a prepared image file (see `decode_image`) into a writable array (torch rejects read-only ones)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror}); check that it exists") from exc
-    return decode_image(data, str(path), rgb=rgb).copy()
+    return decode_image(data, str(path), rgb=rgb, remedy=remedy).copy()
 
 
 def encode(array: np.ndarray, fmt: str) -> bytes:

@@ -5,7 +5,9 @@ LoveDA images are kept whole (tests run a sliding window). Everything the select
 located before anything is converted, so a missing file is reported at once. The work happens in
 `OUT.partial/`, one tile at a time with a done-record per tile (an interrupted run resumes where it
 stopped), and the folder is renamed to `OUT` only when complete, with `manifest.json` written
-last. A rerun over a complete `OUT` with the same settings and sources does nothing.
+last. A rerun over a complete `OUT` with the same settings and sources does nothing. OUT is
+checked for writability before anything is read, and held against a second `prepare`
+(`bemseg.lock`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from bemseg.data.labels import LabelReport, decode_rgb, decode_zero_ignore
 from bemseg.data.sources import ARCHIVE_FOLDERS, DOWNLOAD_HINTS, Source, file_digest, member_key
 from bemseg.data.synth import MARKER, synthetic_marker
 from bemseg.data.tiling import patch_name, windows
-from bemseg.errors import BemsegError, ConfigError, DataError
+from bemseg.errors import BemsegError, ConfigError, DataError, OutputError
+from bemseg.lock import exclusive
 from bemseg.provenance import provenance
 
 #: Datasets whose training tiles are cut into patches (LoveDA's 1024x1024 images are used whole).
@@ -89,26 +92,29 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, *, only: list[str] |
     ids = select_ids(info, only, marker)
     selected = None if only is None and marker is None else [i for split_ids in ids.values() for i in split_ids]
     settings = {"patch_size": patch_size, "stride": stride, "only": selected}
-    with _sources(info, raw, ids) as sources:
+    with exclusive(out), _sources(info, raw, ids) as sources:
         items = _locate(info, raw, sources, ids)
         fingerprints = {role: src.fingerprint([m.name for it in items for m in (it.image, it.label)
                                                if m.source is src]) for role, src in sources.items()}
-        existing = atomic.read_json_or_none(out / MANIFEST)
+        existing = atomic.read_json_or_none(out / MANIFEST, remedy=f"delete {out} and run prepare again")
         if existing is not None:
             _check_reusable(existing, out, settings, sources, fingerprints)
             return existing
         if out.exists():
-            if not out.is_dir() or any(out.iterdir()):
+            if any(out.iterdir()):
                 raise ConfigError(f"{out}: exists but is not a prepared folder (no {MANIFEST}); delete it or "
                                   "choose another OUT")
             out.rmdir()
         staging = out.with_name(out.name + ".partial")
         try:
-            manifest = _convert(info, items, staging, settings, sources, fingerprints, marker)
+            with atomic.storage_errors(staging):
+                manifest = _convert(info, items, staging, settings, sources, fingerprints, marker)
+        except OutputError:
+            raise  # a full disk: the finished tiles are kept, and a rerun goes on from them once there is space
         except BemsegError:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    os.replace(staging, out)
+        os.replace(staging, out)
     return manifest
 
 
@@ -210,7 +216,7 @@ def _convert(info: DatasetInfo, items: list[Item], staging: Path, settings: dict
     """Fill `staging` tile by tile (skipping tiles already done), then write splits and the manifest."""
     state = {"dataset": info.name, "settings": settings, "fingerprints": fingerprints}
     state_path = staging / _STATE
-    if staging.exists() and (not state_path.is_file() or json.loads(state_path.read_text()) != state):
+    if staging.exists() and atomic.read_json_or_none(state_path, f"delete {staging} and run prepare again") != state:
         shutil.rmtree(staging)  # left by a run with other settings or sources: start over
     for split in info.splits:
         for part in ("img", "ann"):

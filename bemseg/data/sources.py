@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -142,7 +143,7 @@ class Source:
             if self._zip is not None:
                 return self._zip.read(name)
             return (self.raw / name).read_bytes()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
             raise DataError(f"{self.where(name)}: cannot read ({exc}); re-download the archive") from exc
 
     def fingerprint(self, used: Iterable[str]) -> dict[str, Any]:

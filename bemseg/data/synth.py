@@ -6,6 +6,8 @@ the real converters and loaders run on them unchanged. Every tile is drawn from 
 seeded by (seed, dataset, tile id), so a tile does not depend on which others are written; zip
 members carry fixed timestamps, so the same settings give byte-identical files.
 `OUT/SYNTHETIC.json`, written with the archives as one atomic folder, marks the data as synthetic.
+Rerunning with other settings replaces that folder as a whole, so it is refused while the folder
+holds files `synthesize` did not write: the suite never deletes the user's files.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from scipy import ndimage
 
 from bemseg import atomic
 from bemseg.data import render, scenes
-from bemseg.data.catalog import DatasetInfo, get_dataset_info
+from bemseg.data.catalog import DATASETS, DatasetInfo, get_dataset_info
 from bemseg.data.imageio import encode
 from bemseg.data.labels import colorize
 from bemseg.data.sources import archive_path, loveda_domain
 from bemseg.errors import ConfigError
+from bemseg.lock import exclusive
 
 MARKER = "SYNTHETIC.json"
 #: Bumped whenever the generator's output changes, so stale synthetic folders are rewritten.
@@ -56,7 +59,7 @@ def synthetic_ids(dataset: str, tiles: int | None = None) -> dict[str, list[str]
 
 def synthetic_marker(raw: str | Path) -> dict[str, Any] | None:
     """The content of `RAW/SYNTHETIC.json`, or None for real data."""
-    return atomic.read_json_or_none(Path(raw) / MARKER)
+    return atomic.read_json_or_none(Path(raw) / MARKER, remedy=f"delete {raw} and run `bemseg synth` again")
 
 
 def synthesize(dataset: str, out: Path | str, *, seed: int = 0, tiles: int | None = None,
@@ -76,17 +79,22 @@ def synthesize(dataset: str, out: Path | str, *, seed: int = 0, tiles: int | Non
         "note": "SYNTHETIC data written by `bemseg synth`, not the real dataset: results on it are not "
                 "comparable to the paper",
     }
-    if synthetic_marker(out) == marker:
-        return out
-    if out.exists() and not (out / MARKER).is_file() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"{out}: exists and is not a synthetic data folder (no {MARKER}); "
-                          "give a new or empty folder")
-    with atomic.atomic_directory(out) as tmp:
-        if info.domains:
-            _write_loveda(info, tmp, seed, ids, size)
-        else:
-            _write_isprs(info, tmp, seed, ids, size)
-        atomic.write_json(tmp / MARKER, marker)
+    with exclusive(out):
+        existing = synthetic_marker(out)
+        if existing == marker:
+            return out
+        if existing is None and out.is_dir() and any(out.iterdir()):
+            raise ConfigError(f"{out}: exists and is not a synthetic data folder (no {MARKER}); "
+                              "give a new or empty folder")
+        atomic.refuse_foreign(out, [MARKER, *(a.filename for d in DATASETS.values() for a in d.archives.values())],
+                              "`bemseg synth`")
+        atomic.discard_temporaries(out)
+        with atomic.atomic_directory(out) as tmp:
+            if info.domains:
+                _write_loveda(info, tmp, seed, ids, size)
+            else:
+                _write_isprs(info, tmp, seed, ids, size)
+            atomic.write_json(tmp / MARKER, marker)
     return out
 
 

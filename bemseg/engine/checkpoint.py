@@ -9,6 +9,7 @@ optimiser, scaler, RNG states and the training log; a final one only the weights
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from bemseg.atomic import atomic_path
 from bemseg.errors import BemsegError
 from bemseg.models.base import SegmentationModel
+from bemseg.models.weights import first_mismatch
 from bemseg.registry import create_model
 
 FORMAT = "bemseg-checkpoint-1"
@@ -52,9 +54,19 @@ def model_state(model: SegmentationModel) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(path: str | Path, **content: Any) -> None:
-    """Write `content` (plus the format tag) atomically with torch.save."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **content}, tmp)
+    """Write `content` (plus the format tag) atomically with torch.save.
+
+    torch.save writes through a Python file object, and a failed write is raised as the OSError it
+    is (a full disk becomes a one-line OutputError in `atomic_path`), not as torch's RuntimeError
+    about stream positions.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        try:
+            torch.save({"format": FORMAT, **content}, fh)
+        except RuntimeError as exc:
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from exc
+            raise
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -63,7 +75,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train first (`bemseg train`)")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. the unpickler's notice about a foreign file's protocol
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, corrupt or foreign files fail in many ways
         raise CheckpointError(f"checkpoint {path} is corrupt or not a bemseg checkpoint "
                               f"({type(exc).__name__}); delete it and train again") from exc
@@ -80,20 +94,29 @@ def build_model(config: dict[str, Any], num_classes: int, class_names: list[str]
 
 
 def restore_model(checkpoint: dict[str, Any], path: str | Path) -> SegmentationModel:
-    """Rebuild the model of a checkpoint and load its weights; the frozen parts must match."""
+    """Rebuild the model of a checkpoint and load its weights; the frozen parts must match.
+
+    The weights are loaded first: a checkpoint of another model (or of another version of its code)
+    is named as such, not blamed on the frozen text encoder.
+    """
     model = build_model(checkpoint["config"], checkpoint["num_classes"], checkpoint["class_names"])
+    load_model_state(model, checkpoint["model"], path)
     if frozen_fingerprint(model) != checkpoint["frozen_fingerprint"]:
         raise CheckpointError(f"checkpoint {path} was trained with another frozen text encoder than "
                               f"{checkpoint['config']['model']['pretrained'] or 'the random one'} gives; "
                               "evaluate with the weights it was trained with")
-    load_model_state(model, checkpoint["model"], path)
     return model
 
 
 def load_model_state(model: SegmentationModel, state: dict[str, torch.Tensor], path: str | Path) -> None:
     """Load a checkpoint's weights; only the frozen parameters may be absent."""
-    result = model.load_state_dict(state, strict=False)
+    fits = "it holds another model, or the model's code changed since it was written; use the matching checkpoint"
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors of other shapes
+        raise CheckpointError(f"checkpoint {path} does not fit model {model.model_name} ({first_mismatch(exc)}); "
+                              f"{fits}") from exc
     missing = set(result.missing_keys) - frozen_names(model)
     if missing or result.unexpected_keys:
-        raise CheckpointError(f"checkpoint {path} does not fit model {model.model_name}: missing "
-                              f"{sorted(missing)[:2]}, unexpected {result.unexpected_keys[:2]}")
+        raise CheckpointError(f"checkpoint {path} does not fit model {model.model_name} (missing "
+                              f"{sorted(missing)[:2]}, unexpected {result.unexpected_keys[:2]}); {fits}")

@@ -6,11 +6,14 @@ from which every metric derives (measurement spec). Written to OUT:
 
     confusion.csv             the matrix, with class names
     predictions/NAME_*.png    centre crops of the first test images: image, label, prediction (Figure 5)
-    metrics.json              written last: per-class IoU and F1, mIoU, mF1, OA, FPS, timing, provenance,
-                              and one confusion matrix per test unit (image, or block of `eval.unit_size`)
-                              for the bootstrap of the test set (bemseg/reports/significance.py)
+    metrics.json              per-class IoU and F1, mIoU, mF1, OA, FPS, timing, provenance, and one
+                              confusion matrix per test unit (image, or block of `eval.unit_size`) for
+                              the bootstrap of the test set (bemseg/reports/significance.py)
 
-An interrupted evaluation leaves no metrics.json; rerunning a finished one does nothing.
+The files are assembled beside OUT and replace it as a whole, so OUT always holds one complete
+evaluation (or none): an interrupted evaluation leaves an earlier one untouched, and its
+temporaries are removed by the next run. Rerunning a finished evaluation does nothing; an OUT
+holding files an evaluation does not write is refused, never replaced.
 """
 
 from __future__ import annotations
@@ -25,7 +28,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bemseg.atomic import read_json_or_none, write_bytes, write_json, write_text
+from bemseg.atomic import (
+    atomic_directory,
+    discard_temporaries,
+    read_json_or_none,
+    refuse_foreign,
+    write_bytes,
+    write_json,
+    write_text,
+)
 from bemseg.complexity import measure_fps
 from bemseg.config import resolve_run_config, set_dotted
 from bemseg.data import build_dataset
@@ -37,8 +48,13 @@ from bemseg.engine.checkpoint import CheckpointError, load_checkpoint, restore_m
 from bemseg.engine.device import Precision, prepare_model, resolve_device, resolve_precision, set_threads
 from bemseg.engine.inference import predict_logits
 from bemseg.errors import ConfigError
+from bemseg.lock import exclusive
 from bemseg.metrics import summarize, unit_confusion_matrices
 from bemseg.provenance import config_hash, provenance
+
+#: What an evaluation writes into OUT (fnmatch patterns); anything else there is the user's.
+OUTPUTS = ("metrics.json", "confusion.csv", "predictions", "predictions/*_image.png", "predictions/*_label.png",
+           "predictions/*_pred.png")
 
 
 def _centre_crop(array: np.ndarray, size: int) -> np.ndarray:
@@ -116,10 +132,20 @@ def evaluate(checkpoint: str | Path, out: str | Path, ms: bool = False,
     # A final checkpoint is identified by its run's config hash and creation time (hashing 200 MB costs more).
     key = {"checkpoint": {"config_hash": state["config_hash"], "created": state["provenance"]["created"]},
            "eval": ecfg, "data_root": cfg["data"]["root"]}
-    previous = read_json_or_none(out / "metrics.json")
-    if previous is not None and previous.get("evaluation_key") == key:
-        return previous
+    with exclusive(out):
+        previous = read_json_or_none(out / "metrics.json")
+        if previous is not None and previous.get("evaluation_key") == key:
+            return previous
+        refuse_foreign(out, OUTPUTS, "`bemseg evaluate`")
+        discard_temporaries(out)
+        with atomic_directory(out) as staging:
+            return _evaluate(state, checkpoint, cfg, key, staging)
 
+
+def _evaluate(state: dict[str, Any], checkpoint: Path, cfg: dict[str, Any], key: dict[str, Any],
+              out: Path) -> dict[str, Any]:
+    """Evaluate the model of `state` and write its files into the empty folder `out`."""
+    ecfg = cfg["eval"]
     device = resolve_device(cfg["train"]["device"])
     set_threads(cfg["train"]["threads"])
     model = restore_model(state, checkpoint)

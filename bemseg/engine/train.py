@@ -15,14 +15,14 @@ CPU): model, optimiser, scaler and RNG states are restored, and the data stream 
 of (seed, position). The summary lists the sessions ([start, stop) iteration ranges) that made the
 run. Rerunning a finished run does nothing; a different config or recipe in the same folder is an
 error. A non-finite loss stops the run naming the iteration and the loss term, after saving the
-batch and weights for inspection.
+batch and weights for inspection. OUT is checked for writability before any work and held against
+a second process (`bemseg.lock`); the temporaries of a killed checkpoint write are removed then.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import statistics
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from bemseg.atomic import read_json_or_none, write_json, write_text
+from bemseg.atomic import discard_temporaries, read_json_or_none, write_json, write_text
 from bemseg.config import resolve_run_config
 from bemseg.data import build_dataset
 from bemseg.engine.checkpoint import (
@@ -57,6 +57,7 @@ from bemseg.engine.device import (
 from bemseg.engine.optim import build_optimizer, set_lr
 from bemseg.engine.seeding import restore_rng_state, rng_state, sample_seed, seed_everything
 from bemseg.errors import BemsegError, ConfigError
+from bemseg.lock import exclusive
 from bemseg.models.base import SegmentationModel
 from bemseg.models.contract import check_contract
 from bemseg.models.recipe import Recipe
@@ -126,7 +127,7 @@ def _check_finite(losses: Mapping[str, torch.Tensor], iteration: int, out: Path,
 
 
 def _read_manifest(root: str | Path) -> dict[str, Any]:
-    return json.loads((Path(root) / "manifest.json").read_text())
+    return read_json_or_none(Path(root) / "manifest.json", remedy=f"delete {root} and run `bemseg prepare` again")
 
 
 def resolve_recipe(model: SegmentationModel, overrides: Mapping[str, Any]) -> Recipe:
@@ -137,8 +138,16 @@ def resolve_recipe(model: SegmentationModel, overrides: Mapping[str, Any]) -> Re
 def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
     """Train the run described by `config` into folder `out`; return the training summary."""
     cfg = resolve_run_config(config, overrides)
-    chash = config_hash(cfg)
     out = Path(out)
+    with exclusive(out):
+        for name in ("checkpoints/last.pt", "model.pt", "train_log.csv", "train_summary.json"):
+            discard_temporaries(out / name)
+        return _train(cfg, out)
+
+
+def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """`train` once `out` is held by this process."""
+    chash = config_hash(cfg)
     summary_path, last_path = out / "train_summary.json", out / "checkpoints" / "last.pt"
     summary = read_json_or_none(summary_path)
     if summary is not None:
@@ -196,11 +205,12 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
              dcfg["dataset"], len(dataset), iterations, device, precision.name, recipe.name)
     from tqdm import tqdm
 
-    progress = tqdm(total=iterations, initial=start, desc=model.model_name, unit="it", mininterval=2.0,
+    # iterating through the bar closes it however the loop ends, so an error line never shares its line
+    progress = tqdm(loader, total=iterations, initial=start, desc=model.model_name, unit="it", mininterval=2.0,
                     dynamic_ncols=True, leave=False)
     window: dict[str, list[float]] = {}
     tic = time.perf_counter()
-    for iteration, (images, labels) in enumerate(loader, start=start + 1):
+    for iteration, (images, labels) in enumerate(progress, start=start + 1):
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         if channels_last:
@@ -227,14 +237,12 @@ def train(config: Mapping[str, Any], out: str | Path, overrides: Iterable[str] =
             rows.append(row)
             window = {}
             progress.set_postfix(loss=f"{row['total']:.4f}", lr=f"{lr:.2e}")
-        progress.update(1)
         if iteration % tcfg["checkpoint_every"] == 0 and iteration < iterations:
             save_checkpoint(last_path, kind="resume", iteration=iteration, config=cfg, config_hash=chash,
                             recipe=recipe.as_dict(), model=model_state(model), optimizer=optimizer.state_dict(),
                             scaler=scaler.state_dict(), rng=rng_state(), log=rows, step_times=step_times,
                             sessions=[*sessions, [start, iteration]])
             write_text(out / "train_log.csv", _log_csv(rows))
-    progress.close()
 
     warm = step_times[tcfg["timing_warmup"]:] or step_times
     seconds_per_iter = statistics.median(warm)

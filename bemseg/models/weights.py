@@ -8,20 +8,25 @@ users can register weights of their own. Publishers that state only a prefix of 
 
 Two formats load through one path: OpenAI's TorchScript archives (`RN50.pt`) and plain
 `torch.save` state dicts (open_clip, timm, torchvision, mmpretrain), read with `weights_only=True`.
+Importing this module does not import torch, so config checks can name a missing file's checksum
+and origin (`missing_weights`) while the workflow is parsed.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from bemseg.atomic import sha256_file
 from bemseg.errors import WeightsError
+
+if TYPE_CHECKING:
+    import torch
 
 SIDECAR = "weights.sha256"
 
@@ -65,15 +70,21 @@ def expected_checksum(path: Path) -> KnownWeights | None:
     return shipped_manifest().get(path.name)
 
 
+def missing_weights(path: str | Path) -> str:
+    """What to say about a weight file that is not there: where it was looked for, its checksum, its origin."""
+    path = Path(path)
+    known = expected_checksum(path)
+    expected = f"expected sha256 {known.sha256}" if known else "no checksum recorded"
+    origin = f"; get it from {known.origin}" if known and known.origin else ""
+    return f"weight file {path.name} not found (looked in {path.parent.resolve()}); {expected}{origin}"
+
+
 def verify_weights(path: str | Path) -> str:
     """Check that `path` exists and matches its recorded sha256; return the full sha256."""
     path = Path(path)
     known = expected_checksum(path)
     if not path.is_file():
-        expected = f"expected sha256 {known.sha256}" if known else "no checksum recorded"
-        origin = f"; get it from {known.origin}" if known and known.origin else ""
-        raise WeightsError(f"weight file {path.name} not found (looked in {path.parent.resolve()}); "
-                           f"{expected}{origin}; or set pretrained to null for random initialisation")
+        raise WeightsError(f"{missing_weights(path)}; or set pretrained to null for random initialisation")
     digest = sha256_file(path)
     if known is None:
         raise WeightsError(f"weight file {path} has no recorded checksum (sha256 {digest}); if you trust it, "
@@ -93,13 +104,17 @@ def _is_torchscript(path: Path) -> bool:
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Verify `path` and return its tensors as a flat state dict (wrappers and 'module.' removed)."""
+    import torch
+
     path = Path(path)
     verify_weights(path)
     try:
-        if _is_torchscript(path):
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notices (jit.load is deprecated, ...) say nothing about the file
+            warnings.simplefilter("ignore")
+            if _is_torchscript(path):
+                state = torch.jit.load(str(path), map_location="cpu").state_dict()
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure to deserialise means the file is not a weight file we can read
         raise WeightsError(f"weight file {path} could not be read ({type(exc).__name__}); "
                            "expected a TorchScript archive or a torch.save'd state dict") from exc
@@ -116,10 +131,15 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: P
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
-        raise WeightsError(f"weight file {source} does not fit the {what}: {first.strip()}") from exc
+        raise WeightsError(f"weight file {source} does not fit the {what}: {first_mismatch(exc)}") from exc
     if result.missing_keys or result.unexpected_keys:
         missing = f"missing {len(result.missing_keys)} (e.g. {result.missing_keys[:2]})" if result.missing_keys else ""
         extra = (f"unexpected {len(result.unexpected_keys)} (e.g. {result.unexpected_keys[:2]})"
                  if result.unexpected_keys else "")
         raise WeightsError(f"weight file {source} does not fit the {what}: {'; '.join(filter(None, [missing, extra]))}")
+
+
+def first_mismatch(exc: RuntimeError) -> str:
+    """The first of the size mismatches `load_state_dict` lists (one per line) in its RuntimeError."""
+    text = str(exc)
+    return (text.split("\n\t")[1] if "\n\t" in text else text).strip()

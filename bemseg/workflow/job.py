@@ -2,6 +2,9 @@
 
 Output goes to the rule's log file; a user error (BemsegError) ends the job with its one line, in
 the log and on the terminal, and a non-zero exit status; no traceback. The hub is never contacted.
+An output folder that another bemseg process is writing is waited for, not refused: after a
+killed run that process can only be one of its jobs, still finishing what this run needs
+(`bemseg.lock`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bemseg.errors import BemsegError
+from bemseg.lock import waiting_for_others
 
 
 def run_job(snakemake: Any, step: Callable[[], Any]) -> None:
@@ -25,7 +29,8 @@ def run_job(snakemake: Any, step: Callable[[], Any]) -> None:
         logging.basicConfig(stream=log, level=logging.INFO, force=True,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
         try:
-            step()
+            with waiting_for_others():
+                step()
         except BemsegError as err:
             line = f"bemseg: error: {err}"
             print(line, file=log)
