@@ -14,8 +14,10 @@ the remaining iterations and reaches the same final weights as an uninterrupted 
 CPU): model, optimiser, scaler and RNG states are restored, and the data stream is a pure function
 of (seed, position). The summary lists the sessions ([start, stop) iteration ranges) that made the
 run. Rerunning a finished run does nothing; a different config or recipe in the same folder is an
-error. A non-finite loss stops the run naming the iteration and the loss term, after saving the
-batch and weights for inspection. OUT is checked for writability before any work and held against
+error. With `train.bn_recalibration: N`, every BatchNorm's statistics are re-estimated over N more
+batches of the data stream once the schedule is done (bemseg/engine/batchnorm.py). A non-finite loss
+stops the run naming the iteration and the loss term, after saving the batch and weights for
+inspection. OUT is checked for writability before any work and held against
 a second process (`bemseg.lock`); the temporaries of a killed checkpoint write are removed then.
 """
 
@@ -38,6 +40,7 @@ from torch.utils.data import DataLoader, Sampler
 from bemseg.atomic import discard_temporaries, read_json_or_none, write_json, write_text
 from bemseg.config import resolve_run_config
 from bemseg.data import build_dataset
+from bemseg.engine.batchnorm import recalibrate_batchnorm
 from bemseg.engine.checkpoint import (
     build_model,
     frozen_fingerprint,
@@ -244,6 +247,19 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                             sessions=[*sessions, [start, iteration]])
             write_text(out / "train_log.csv", _log_csv(rows))
 
+    if tcfg["bn_recalibration"]:
+        extra = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
+                                                                iterations, iterations + tcfg["bn_recalibration"]),
+                           num_workers=dcfg["num_workers"], worker_init_fn=_worker_init,
+                           generator=torch.Generator().manual_seed(tcfg["seed"]))
+
+        def images() -> Iterator[torch.Tensor]:
+            for batch, _ in extra:
+                batch = batch.to(device, non_blocking=True)
+                yield batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
+
+        with autocast(device, precision):
+            recalibrate_batchnorm(model, images())
     warm = step_times[tcfg["timing_warmup"]:] or step_times
     seconds_per_iter = statistics.median(warm)
     sessions.append([start, iterations])

@@ -228,6 +228,8 @@ def plot_learning_curves(runs: pd.DataFrame, models: list[str], out_png: str | o
         axes.set_title(dataset_title(dataset))
         axes.set_xlabel("iteration")
         axes.set_ylabel("training loss (total)")
-    panels[-1].legend(fontsize=7, title="model (seeds)", title_fontsize=7)
+    shown = {label: handle for axes in panels for handle, label in zip(*axes.get_legend_handles_labels())}
+    figure.legend(list(shown.values()), list(shown), loc="outside right upper", fontsize=7, title="model (seeds)",
+                  title_fontsize=7)
     _save(figure, out_png, out_pdf)
     return figure
