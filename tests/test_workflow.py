@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,27 +13,15 @@ import yaml
 from bemseg.errors import ConfigError
 from bemseg.workflow import plan
 from bemseg.workflow.config import load_schema, protocol, resolve_workflow_config
+from tests.workflow_helpers import REPO, TEST_CONFIG, snakemake
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
-TEST_CONFIG = REPO / "workflow/config/test.yaml"
 
 
 def config_from(path: Path, **changes) -> dict:
     config = yaml.safe_load(path.read_text())
     config.update(changes)
     return resolve_workflow_config(config, SCHEMA)
-
-
-def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in `workdir` with a config file."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", *args, "--configfile", str(config)]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            timeout=1800)
-    if check:
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result
 
 
 @pytest.mark.parametrize(("changes", "field"), [
@@ -102,14 +87,6 @@ def test_protocol_ignores_models_but_not_settings():
     assert protocol(base) == protocol(config_from(TEST_CONFIG, variants=["segclip"]))
     changed = config_from(TEST_CONFIG, seeds=[0, 1, 2])
     assert protocol(changed)["hash"] != protocol(base)["hash"]
-
-
-@pytest.fixture(scope="module")
-def dag(tmp_path_factory) -> Path:
-    """The whole reproduce_tables DAG run once on the tiny config."""
-    workdir = tmp_path_factory.mktemp("dag")
-    snakemake(workdir, "reproduce_tables")
-    return workdir
 
 
 @pytest.mark.slow
