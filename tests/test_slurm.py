@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from bemseg.errors import ConfigError
-from bemseg.workflow import slurm
+from bemseg.workflow import plan, slurm
 from bemseg.workflow.config import load_schema, resolve_workflow_config
 from bemseg.workflow.resources import check_rule_names, rule_resources
 from tests import slurm_cluster
@@ -31,6 +31,8 @@ main*|node1|2|3900|(null)|1:00:00
 main*|node2|4|7800|(null)|1:00:00
 gpu|gpu1|32|256000|gpu:a100:4(S:0-1)|1-00:00:00
 long|node1|2|3900|(null)|infinite
+mixed|wide|16|4000|(null)|2:00:00
+mixed|deep|2|64000|(null)|2:00:00
 """
 
 
@@ -98,7 +100,7 @@ def test_sinfo_time_limits_and_gpus_are_read():
     nodes = slurm.parse_sinfo(SINFO)
     assert [(n.partition, n.cpus, n.mem_mb, n.gpus, n.time_limit, n.default) for n in nodes] == [
         ("main", 2, 3900, 0, 60, True), ("main", 4, 7800, 0, 60, True), ("gpu", 32, 256000, 4, 1440, False),
-        ("long", 2, 3900, 0, None, False)]
+        ("long", 2, 3900, 0, None, False), ("mixed", 16, 4000, 0, 120, False), ("mixed", 2, 64000, 0, 120, False)]
     assert [slurm.minutes(t) for t in ("30", "30:00", "45:30", "2:03:04", "1-00:00:00", "2-12", "UNLIMITED")] == \
         [30, 30, 45, 123, 1440, 3600, None]
     assert [slurm.gpus(g) for g in ("(null)", "gpu:2,mps:100", "mps:100,gpu:tesla:2", "gpu:a:4(S:0),gpu:b:2")] == \
@@ -113,13 +115,16 @@ def test_jobs_that_fit_a_node_pass():
 
 @pytest.mark.parametrize(("job", "message"), [
     (request(cpus=8), "rule train_evaluate asks for 8 CPUs, 1000 MB per job but no node of partition 'main' has "
-                      "that much (at most 4 CPUs, 7800 MB, 0 GPUs)"),
-    (request(mem_mb=48000, partition="gpu", gpus=8), "asks for 1 CPU, 48000 MB, 8 GPUs per job but no node of "
-                                                     "partition 'gpu'"),
+                      "that much (at most 4 CPUs, 7800 MB, 0 GPUs); lower threads_per_job in the workflow config"),
+    (request(mem_mb=300000, partition="gpu", gpus=8), "asks for 1 CPU, 300000 MB, 8 GPUs per job but no node of "
+     "partition 'gpu' has that much (at most 32 CPUs, 256000 MB, 4 GPUs); lower resources.train_evaluate.mem_mb or "
+     "gpus_per_job"),
     (request(gpus=1), "asks for 1 CPU, 1000 MB, 1 GPU per job but no node of partition 'main'"),
+    (request(cpus=8, mem_mb=32000, rule="complexity", partition="mixed"),  # each fits a node, not both one
+     "(at most 16 CPUs, 64000 MB, 0 GPUs); lower threads_per_job or resources.complexity.mem_mb or gpus_per_job"),
     (request(runtime=1800), "rule train_evaluate asks for 1800 min per job but partition 'main' allows 60 min; "
                             "lower resources.train_evaluate.runtime"),
-    (request(partition="gpus"), "partition 'gpus' does not exist on this cluster (sinfo lists gpu, long, main)"),
+    (request(partition="gpus"), "partition 'gpus' does not exist on this cluster (sinfo lists gpu, long, main, mixed)"),
 ])
 def test_jobs_that_could_never_start_are_named_in_one_line(job, message):
     with pytest.raises(slurm.SchedulingError) as err:
@@ -187,20 +192,18 @@ def slurm_snakemake(workdir: Path, words: list[str]) -> tuple[str, int]:
 def test_readme_cluster_command_runs_the_test_config_as_shipped(cluster, dag, tmp_path):
     words = readme_cluster_command()
     assert "--workflow-profile" in words and "profiles/slurm" in words
-    words = [{"ACCOUNT": "bemseg", "PARTITION": "bemseg"}.get(w, w) for w in words]
-    words = [re.sub(r"=(ACCOUNT|PARTITION)$", "=bemseg", w) for w in words]
-    words = [str(TEST_CONFIG) if w == "workflow/config/paper.yaml" else w for w in words]
-    output, code = slurm_snakemake(tmp_path, words)
+    given = {"slurm_account=ACCOUNT": "slurm_account=ci_account", "slurm_partition=PARTITION": "slurm_partition=bemseg",
+             "workflow/config/paper.yaml": str(TEST_CONFIG)}
+    assert set(given) <= set(words), words
+    output, code = slurm_snakemake(tmp_path, [given.get(w, w) for w in words])
     assert code == 0, output[-6000:]
-    local = json.loads((dag / METRICS_SNAPSHOT).read_text())
-    remote = metrics_of(tmp_path)
-    assert remote == local and len(remote) == 22, "SLURM and local runs of the same config differ"
-    for run in local:
-        assert (tmp_path / run / "eval/confusion.csv").read_bytes() == (dag / run / "eval/confusion.csv").read_bytes()
-    jobs = cluster.completed_jobs()
     config = config_from(TEST_CONFIG)
+    local = json.loads((dag / METRICS_SNAPSHOT).read_text())  # metrics.json holds the confusion matrix too
+    assert len(local) == len(plan.reference_runs(config))
+    assert metrics_of(tmp_path) == local, "SLURM and local runs of the same config differ"
+    jobs = cluster.completed_jobs()
     assert jobs and all(j["JobState"] == "COMPLETED" for j in jobs), jobs
-    assert {(j["Partition"], j["Account"]) for j in jobs} == {("bemseg", "bemseg")}
+    assert {(j["Partition"], j["Account"]) for j in jobs} == {("bemseg", "ci_account")}
     sizes = {(rule_resources(config, r)["runtime"], f"mem={rule_resources(config, r)['mem_mb']}M")
              for r in ("train_evaluate", "complexity", "prepare", "table")}
     assert {(int(j["TimeLimit"]), re.search(r"mem=\d+M", j["Tres"]).group()) for j in jobs} == sizes

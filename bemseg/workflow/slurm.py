@@ -100,10 +100,10 @@ def parse_sinfo(text: str) -> list[Node]:
 
 
 def check_requests(requests: Iterable[Request], nodes: list[Node]) -> None:
-    """Every request fits some node of its partition, within the partition's time limit."""
+    """Every request fits some node of its partition, within the partition's time limit (checked by rule name)."""
     partitions = sorted({n.partition for n in nodes})
     default = next((n.partition for n in nodes if n.default), None)
-    for request in dict.fromkeys(requests):
+    for request in sorted(set(requests), key=lambda r: (r.rule, r.cpus, r.mem_mb, r.runtime, r.gpus)):
         partition = request.partition or default
         if partition is None:
             raise SchedulingError(f"no partition given and the cluster has no default one; add "
@@ -115,13 +115,16 @@ def check_requests(requests: Iterable[Request], nodes: list[Node]) -> None:
                                   "slurm_partition=NAME")
         if not any(n.cpus >= request.cpus and n.mem_mb >= request.mem_mb and n.gpus >= request.gpus
                    for n in members):
-            largest = (f"{max(n.cpus for n in members)} CPUs, {max(n.mem_mb for n in members)} MB, "
-                       f"{max(n.gpus for n in members)} GPUs")
+            most = {"cpus": max(n.cpus for n in members), "mem_mb": max(n.mem_mb for n in members),
+                    "gpus": max(n.gpus for n in members)}
+            fields = {"cpus": "threads_per_job", "mem_mb": f"resources.{request.rule}.mem_mb", "gpus": "gpus_per_job"}
+            over = [field for key, field in fields.items() if getattr(request, key) > most[key]]
+            over = over or list(fields.values())  # each fits some node, but no node all of them
             raise SchedulingError(
                 f"rule {request.rule} asks for {request.describe()} per job but no node of partition '{partition}' "
-                f"has that much (at most {largest}); lower "
-                f"resources.{request.rule}.mem_mb, threads_per_job or gpus_per_job in the workflow config, or "
-                "choose a partition that fits with --default-resources slurm_partition=NAME")
+                f"has that much (at most {most['cpus']} CPUs, {most['mem_mb']} MB, {most['gpus']} GPUs); lower "
+                f"{' or '.join(over)} in the workflow config, or choose a partition that fits with "
+                "--default-resources slurm_partition=NAME")
         limit = members[0].time_limit
         if limit is not None and request.runtime > limit:
             raise SchedulingError(
