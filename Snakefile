@@ -7,12 +7,17 @@
 #   snakemake --workflow-profile profiles/slurm reproduce_tables --configfile workflow/config/paper.yaml   on SLURM
 #
 # Layout, paths and run ids: bemseg/workflow/plan.py. Config schema: workflow/schemas/config.schema.yaml.
+# Job sizes: bemseg/workflow/resources.py. Before the first job: the cost statement (bemseg/workflow/cost.py)
+# and, on SLURM, the check that every job can start (bemseg/workflow/slurm.py).
 
 import os
 
+from snakemake.logging import logger
+
 from bemseg.errors import BemsegError
-from bemseg.workflow import plan
+from bemseg.workflow import cost, plan, slurm
 from bemseg.workflow.config import load_schema, resolve_workflow_config
+from bemseg.workflow.resources import check_rule_names
 from bemseg.workflow.stale_locks import release_stale_locks
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,6 +48,21 @@ include: "workflow/rules/runs.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/reports.smk"
 include: "workflow/rules/benchmark.smk"
+
+
+try:
+    check_rule_names(config, [r.name for r in workflow.rules])
+except BemsegError as err:
+    raise SystemExit(f"bemseg: error: {err}") from None
+
+
+onstart:
+    try:
+        logger.info(cost.announce(config, workflow.dag.needrun_jobs(), os.path.join(workflow.basedir, "results/paper")))
+        if workflow.executor_plugin.name == "slurm":
+            slurm.preflight(workflow.dag.needrun_jobs())
+    except BemsegError as err:
+        raise SystemExit(f"bemseg: error: {err}") from None
 
 
 rule reproduce_tables:

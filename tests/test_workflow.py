@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,30 +20,15 @@ from snakemake.utils import update_config
 from bemseg.errors import ConfigError
 from bemseg.workflow import plan
 from bemseg.workflow.config import load_schema, protocol, resolve_workflow_config
+from tests.workflow_helpers import REPO, TEST_CONFIG, snakemake, snakemake_command
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
-TEST_CONFIG = REPO / "workflow/config/test.yaml"
 
 
 def config_from(path: Path, **changes) -> dict:
     config = yaml.safe_load(path.read_text())
     config.update(changes)
     return resolve_workflow_config(config, SCHEMA)
-
-
-def snakemake_command(workdir: Path, *args: str, config: Path = TEST_CONFIG) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--cores", "2", *args, "--configfile", str(config)]
-
-
-def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in `workdir` with a config file."""
-    result = subprocess.run(snakemake_command(workdir, *args, config=config), capture_output=True, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=1800)
-    if check:
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result
 
 
 @pytest.mark.parametrize(("changes", "field"), [
@@ -80,7 +64,8 @@ def test_config_overrides_mean_what_they_would_in_a_config_file(tmp_path):
     result = snakemake(tmp_path, "-n", "reproduce_tables", "--config", "seeds=[0]")
     assert "train_evaluate" in result.stdout + result.stderr
     entries = ["seeds=[0, 2]", "weights={clip: null}", "datasets={potsdam: {only: [2_10]}}",
-               "run={train: {iterations: 3, lr: 1e-4}}", "lambda_study={lambda1_fixed: 0.6, lambda2_values: [0.2]}"]
+               "run={train: {iterations: 3, recipe: {lr: 1e-4}}}",
+               "lambda_study={lambda1_fixed: 0.6, lambda2_values: [0.2]}"]
     config = yaml.safe_load(TEST_CONFIG.read_text())
     overrides = parse_config(entries)  # Snakemake's own reading of --config: nested values stay strings
     assert overrides["seeds"] == ["0", "2"]
@@ -88,7 +73,7 @@ def test_config_overrides_mean_what_they_would_in_a_config_file(tmp_path):
     resolved = resolve_workflow_config(config, SCHEMA, overrides)
     assert resolved["seeds"] == [0, 2] and resolved["weights"]["clip"] is None
     assert resolved["datasets"]["potsdam"]["only"] == ["2_10"]
-    assert resolved["run"]["train"] == {"iterations": 3, "lr": 1e-4, "batch_size": 2, "warmup_iters": 1,
+    assert resolved["run"]["train"] == {"iterations": 3, "recipe": {"warmup_iters": 1, "lr": 1e-4}, "batch_size": 2,
                                         "checkpoint_every": 1000, "log_every": 1, "timing_warmup": 1}
     assert resolved["lambda_study"]["lambda1_fixed"] == 0.6
 
@@ -144,8 +129,8 @@ ONE_RUN = {
     "ablation": {"models": ["semantic_fpn"], "datasets": ["potsdam"]},
     "lambda_study": {"model": "semantic_fpn", "dataset": "potsdam", "lambda2_values": [0.2], "lambda1_values": [0.4]},
     "run": {"data": {"crop_size": 32, "resize_scale": 32},
-            "train": {"iterations": 30, "batch_size": 2, "warmup_iters": 1, "checkpoint_every": 1000, "log_every": 1,
-                      "timing_warmup": 1},
+            "train": {"iterations": 30, "batch_size": 2, "recipe": {"warmup_iters": 1}, "checkpoint_every": 1000,
+                      "log_every": 1, "timing_warmup": 1},
             "eval": {"window": 32, "stride": 32, "fps_repeats": 0, "num_figures": 1}},
     "complexity": {"extra_models": []},
     "threads_per_job": 1,
@@ -183,14 +168,6 @@ def test_a_killed_workflow_is_simply_started_again_and_a_second_run_is_refused(t
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def dag(tmp_path_factory) -> Path:
-    """The whole reproduce_tables DAG run once on the tiny config."""
-    workdir = tmp_path_factory.mktemp("dag")
-    snakemake(workdir, "reproduce_tables")
-    return workdir
 
 
 @pytest.mark.slow

@@ -15,6 +15,8 @@ rule freeze_benchmark:
         frozen=config["benchmark"]["frozen"],
         models=plan.benchmark_models(config),
         protocol=PROTOCOL,
+    resources:
+        **rule_resources(config, "freeze_benchmark"),
     log:
         log_path("freeze_benchmark"),
     benchmark:
@@ -36,6 +38,8 @@ rule collect_variant:
         folders=lambda wc: [s.folder for s in plan.variant_runs(config, wc.variant)],
         study=lambda wc: {s.folder: s.study for s in plan.variant_runs(config, wc.variant)},
         run_ids=lambda wc: {s.folder: s.run for s in plan.variant_runs(config, wc.variant)},
+    resources:
+        **rule_resources(config, "collect_variant"),
     log:
         log_path("collect_variant/{variant}"),
     benchmark:
@@ -56,6 +60,8 @@ rule compare_variant:
         report("reports/compare/{variant}.md", category="Variants", caption="../report/compare.rst"),
     params:
         protocol=PROTOCOL,
+    resources:
+        **rule_resources(config, "compare_variant"),
     log:
         log_path("compare/{variant}"),
     benchmark:

@@ -1,6 +1,8 @@
-# Helpers shared by the rules: where logs and timings go, the checkpoint policy, what figures show.
+# Helpers shared by the rules: where logs and timings go, the checkpoint policy, what figures show, job sizes
+# (`resources: **rule_resources(config, "RULE")`: memory and wall time from the config's `resources` section).
 
 from bemseg.workflow.config import config_label, protocol
+from bemseg.workflow.resources import rule_resources
 
 
 wildcard_constraints:

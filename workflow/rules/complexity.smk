@@ -12,6 +12,8 @@ rule complexity:
             "repeats": config["complexity"]["fps_repeats"],
         },
     threads: config["threads_per_job"] or 1
+    resources:
+        **rule_resources(config, "complexity"),
     log:
         log_path("complexity/{model}"),
     benchmark:

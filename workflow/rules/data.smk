@@ -7,6 +7,8 @@ rule synthesize:
         directory("results/raw/{dataset}"),
     params:
         synthetic=config["synthetic"],
+    resources:
+        **rule_resources(config, "synthesize"),
     log:
         log_path("synthesize/{dataset}"),
     benchmark:
@@ -26,6 +28,8 @@ rule prepare:
     params:
         only=lambda wc: config["datasets"][wc.dataset]["only"],
         prepare=config["prepare"],
+    resources:
+        **rule_resources(config, "prepare"),
     log:
         log_path("prepare/{dataset}"),
     benchmark:
@@ -46,6 +50,8 @@ rule class_shares:
         pdf="reports/figures/fig4_class_shares.pdf",
     params:
         label=workflow_label,
+    resources:
+        **rule_resources(config, "class_shares"),
     log:
         log_path("figures/fig4"),
     benchmark:

@@ -18,6 +18,8 @@ rule collect_runs:
         folders=[s.folder for s in REFERENCE_RUNS],
         study={s.folder: s.study for s in REFERENCE_RUNS},
         run_ids={s.folder: s.run for s in REFERENCE_RUNS},
+    resources:
+        **rule_resources(config, "collect_runs"),
     log:
         log_path("collect_runs"),
     benchmark:
@@ -40,6 +42,8 @@ rule table:
         csv="reports/tables/{table}.csv",
     wildcard_constraints:
         table="table[3-7]",
+    resources:
+        **rule_resources(config, "table"),
     log:
         log_path("tables/{table}"),
     benchmark:
@@ -60,6 +64,8 @@ rule figure_predictions:
     params:
         dataset=figure_dataset("potsdam"),
         models=config["comparison"]["models"] + config["variants"],
+    resources:
+        **rule_resources(config, "figure_predictions"),
     log:
         log_path("figures/fig5"),
     benchmark:
@@ -81,6 +87,8 @@ rule figure_class_iou:
     params:
         dataset=figure_dataset("vaihingen"),
         models=config["comparison"]["models"] + config["variants"],
+    resources:
+        **rule_resources(config, "figure_class_iou"),
     log:
         log_path("figures/fig6"),
     benchmark:
@@ -101,6 +109,8 @@ rule figure_lambda:
         pdf="reports/figures/fig7_lambda.pdf",
     params:
         study=config["lambda_study"],
+    resources:
+        **rule_resources(config, "figure_lambda"),
     log:
         log_path("figures/fig7"),
     benchmark:

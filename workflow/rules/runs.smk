@@ -19,6 +19,7 @@ rule train_evaluate:
     threads: config["threads_per_job"] or 1
     resources:
         gpu=config["gpus_per_job"],
+        **rule_resources(config, "train_evaluate"),
     log:
         log_path("train_evaluate/{dataset}/{run}/seed{seed}"),
     benchmark:
