@@ -121,3 +121,11 @@ def test_multiscale_flip_test_averages_every_view(average, model, window):
     else:
         single = predict_logits(model, image, NUM_CLASSES, window=window, stride=21)
         torch.testing.assert_close(single, model(image[None])[0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_scale_and_its_mirror_share_window_batches():
+    model = WindowMean()
+    image = torch.randn(3, 48, 64)
+    predict_logits(model, image, NUM_CLASSES, window=32, stride=32, batch_size=4, ms=True, scales=(1.0,), flip=True)
+    # 2 x 2 windows per view, two views (the image and its mirror): two batches of four, not four of two
+    assert [shape[0] for shape in model.calls] == [4, 4]

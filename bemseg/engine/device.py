@@ -1,4 +1,4 @@
-"""Device, numeric precision and memory layout, decided in one place for training and evaluation.
+"""Device, numeric precision, memory layout and data loading, decided in one place for training and evaluation.
 
 Precision (`train.precision`): `fp32` is full precision, the paper's setting and the default
 (on a GPU with TF32 tensor cores, matrix products may use TF32 unless `train.tf32: false`);
@@ -13,6 +13,7 @@ import contextlib
 import resource
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -89,6 +90,13 @@ def prepare_model(model: SegmentationModel, device: torch.device, channels_last:
     if use_cl:
         model = model.to(memory_format=torch.channels_last)
     return model, use_cl
+
+
+def loader_options(device: torch.device, workers: int, prefetch_factor: int) -> dict[str, Any]:
+    """DataLoader settings that keep a GPU fed: pinned memory (so copies can overlap compute), workers that
+    live as long as the loader and prepare `prefetch_factor` batches each ahead."""
+    return {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0,
+            "prefetch_factor": prefetch_factor if workers > 0 else None}
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -45,7 +45,14 @@ from bemseg.data.imageio import encode
 from bemseg.data.labels import colorize
 from bemseg.data.normalization import denormalize
 from bemseg.engine.checkpoint import CheckpointError, load_checkpoint, restore_model
-from bemseg.engine.device import Precision, prepare_model, resolve_device, resolve_precision, set_threads
+from bemseg.engine.device import (
+    Precision,
+    loader_options,
+    prepare_model,
+    resolve_device,
+    resolve_precision,
+    set_threads,
+)
 from bemseg.engine.inference import predict_logits
 from bemseg.errors import ConfigError
 from bemseg.lock import exclusive
@@ -90,7 +97,7 @@ def _accumulate(model: torch.nn.Module, loader: DataLoader, num_classes: int, ec
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     tic = time.perf_counter()
     for index, (image, mask) in enumerate(loader):
-        image, mask = image.to(device), mask.to(device)
+        image, mask = image.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         sync()
         mark = time.perf_counter()
         timing["data_seconds"] += mark - tic
@@ -156,7 +163,7 @@ def _evaluate(state: dict[str, Any], checkpoint: Path, cfg: dict[str, Any], key:
     dataset = build_dataset(info.name, cfg["data"]["root"], "test", norm=model.input_norm, augment=False)
     count = min(len(dataset), ecfg["limit"] or len(dataset))
     loader = DataLoader(torch.utils.data.Subset(dataset, range(count)), batch_size=None,
-                        num_workers=cfg["data"]["num_workers"])
+                        **loader_options(device, cfg["data"]["num_workers"], cfg["data"]["prefetch_factor"]))
     num_classes = state["num_classes"]
 
     def figures(index: int, image: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor) -> None:

@@ -51,6 +51,7 @@ from bemseg.engine.checkpoint import (
 )
 from bemseg.engine.device import (
     autocast,
+    loader_options,
     peak_memory_mb,
     prepare_model,
     resolve_device,
@@ -197,13 +198,14 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
               flush=True)
 
     iterations, log_every = tcfg["iterations"], tcfg["log_every"]
+    feeding = loader_options(device, dcfg["num_workers"], dcfg["prefetch_factor"])
     loader = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
                                                              start, iterations),
-                        num_workers=dcfg["num_workers"], worker_init_fn=_worker_init,
+                        worker_init_fn=_worker_init, **feeding,
                         # its own generator: creating the iterator must not draw from the global one,
                         # or a resumed run's dropout would diverge from the uninterrupted run's
-                        generator=torch.Generator().manual_seed(tcfg["seed"]),
-                        pin_memory=device.type == "cuda", persistent_workers=False)
+                        generator=torch.Generator().manual_seed(tcfg["seed"]))
+    forward = torch.compile(model) if tcfg["compile"] else model  # checkpoints keep the plain module's names
     log.info("training %s on %s (%d samples) for %d iterations on %s in %s with recipe %s", model.describe(),
              dcfg["dataset"], len(dataset), iterations, device, precision.name, recipe.name)
     from tqdm import tqdm
@@ -221,7 +223,7 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         set_lr(optimizer, recipe, iteration - 1, iterations)
         lr = recipe.lr_at(iteration - 1, iterations, recipe.lr)  # the rate of the groups outside the encoder
         with autocast(device, precision):
-            losses = model(images, labels)
+            losses = forward(images, labels)
         _check_finite(losses, iteration, out, images, labels, model)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()
@@ -250,8 +252,8 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     if tcfg["bn_recalibration"]:
         extra = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
                                                                 iterations, iterations + tcfg["bn_recalibration"]),
-                           num_workers=dcfg["num_workers"], worker_init_fn=_worker_init,
-                           generator=torch.Generator().manual_seed(tcfg["seed"]))
+                           worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(tcfg["seed"]),
+                           **feeding)
 
         def images() -> Iterator[torch.Tensor]:
             for batch, _ in extra:
