@@ -227,16 +227,21 @@ def test_freeze_then_compare_a_variant_without_rerunning_the_references(dag):
     reference_metrics = sorted((dag / "results/runs").glob("*/*/seed*/eval/metrics.json"))
     stamps = {p: p.stat().st_mtime_ns for p in reference_metrics}
     shutil.rmtree(dag / "results/runs/potsdam/clip_fpn")  # a reference run the comparison must not need
-    result = snakemake(dag, "compare_variants", "--config", "variants=[segclip]")
+    result = snakemake(dag, "compare_variants", "--config", "variants=[segclip, bemseg_reinit]")
     assert "rule train_evaluate:" in result.stdout + result.stderr
     report = (dag / "reports/compare/segclip.md").read_text()
     assert "segclip" in report and "clip_fpn" in report and "synthetic data" in report
+    # the null control, bemseg from another random draw of its weights, is not told apart from bemseg anywhere
+    null = [line for line in (dag / "reports/compare/bemseg_reinit.md").read_text().splitlines()
+            if line.startswith("| bemseg | reference |") and line.count("|") == 10]  # the score tables' rows
+    assert len(null) == 3 and all(line.endswith("| no detectable difference |") for line in null), null
     assert not (dag / "results/runs/potsdam/clip_fpn").exists(), "compare_variants reran a reference model"
     for path, stamp in stamps.items():
         if path.exists():
             assert path.stat().st_mtime_ns == stamp, f"{path} was rewritten"
-    trained = {p.parts[-5] for p in (dag / "results/runs").glob("*/segclip/seed*/eval/metrics.json")}
-    assert trained == {"potsdam", "vaihingen", "loveda"}
+    for variant in ("segclip", "bemseg_reinit"):
+        trained = {p.parts[-5] for p in (dag / "results/runs").glob(f"*/{variant}/seed*/eval/metrics.json")}
+        assert trained == {"potsdam", "vaihingen", "loveda"}
 
 
 @pytest.mark.slow

@@ -131,6 +131,8 @@ rule figure_learning_curves:
         pdf="reports/figures/fig_learning_curves.pdf",
     params:
         models=list(dict.fromkeys(config["comparison"]["models"] + config["ablation"]["models"] + config["variants"])),
+    resources:
+        **rule_resources(config, "figure_learning_curves"),
     log:
         log_path("figures/learning_curves"),
     benchmark:
