@@ -94,6 +94,14 @@ def test_plan_of_the_default_and_paper_configs():
     config = plan.run_config(default, "potsdam", "bemseg/l1_1_l2_0.2", 1)
     assert config["model"] == {"name": "bemseg", "pretrained": None, "options": {"lambda1": 1.0, "lambda2": 0.2}}
     assert config["train"]["seed"] == 1 and config["data"]["root"] == "results/prepared/potsdam"
+    # the frozen benchmark and the variants measured against it: more seeds than the tables, reference models only
+    frozen = plan.benchmark_seeds(default)
+    assert len(frozen) == 5 and set(default["seeds"]) < set(frozen)
+    runs = plan.benchmark_runs(default)
+    assert len(runs) == len(frozen) * (6 * 3 + 2 * 2) and {s.study for s in runs} == {"main"}
+    assert {s.run for s in runs} == set(plan.benchmark_models(default))
+    assert {(s.dataset, s.seed) for s in plan.variant_runs(default, "segclip")} == {
+        (d, seed) for d in default["comparison"]["datasets"] for seed in frozen}
 
     paper = config_from(REPO / "workflow/config/paper.yaml", datasets={}, weights={})
     assert paper["run"]["train"]["iterations"] == 80000 and paper["run"]["train"]["batch_size"] == 4
@@ -117,6 +125,10 @@ def test_protocol_ignores_models_but_not_settings():
     assert protocol(base) == protocol(config_from(TEST_CONFIG, variants=["segclip"]))
     changed = config_from(TEST_CONFIG, seeds=[0, 1, 2])
     assert protocol(changed)["hash"] != protocol(base)["hash"]
+    # the benchmark's seeds are what a comparison shares; the tables' seeds then no longer matter
+    frozen = config_from(TEST_CONFIG, benchmark={"seeds": [0, 1, 2]})
+    assert protocol(frozen)["settings"]["seeds"] == [0, 1, 2] and protocol(frozen)["hash"] != protocol(base)["hash"]
+    assert protocol(config_from(TEST_CONFIG, seeds=[0], benchmark={"seeds": [0, 1, 2]})) == protocol(frozen)
 
 
 #: One run of one model on one dataset: a workflow that is quick to start, kill and start again.

@@ -24,6 +24,7 @@ from bemseg.errors import ConfigError
 from bemseg.models.weights import missing_weights
 from bemseg.provenance import config_hash
 from bemseg.registry import model_declarations
+from bemseg.workflow.plan import benchmark_seeds
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def protocol(config: Mapping[str, Any]) -> dict[str, Any]:
     """The settings two runs must share for their results to be compared, and their hash.
 
     Everything but the choice of models: data (archives or synthetic settings), preparation, run
-    settings, seeds and weight files. compare_variants refuses a frozen benchmark made otherwise.
+    settings, the benchmark's seeds and weight files. compare_variants refuses a frozen benchmark made otherwise.
     """
     settings = {
         "datasets": {name: {"archives": Path(spec["archives"]).name if spec["archives"] else None,
@@ -117,7 +118,7 @@ def protocol(config: Mapping[str, Any]) -> dict[str, Any]:
         "synthetic": config["synthetic"],
         "prepare": config["prepare"],
         "run": config["run"],
-        "seeds": sorted(config["seeds"]),
+        "seeds": benchmark_seeds(config),
         "weights": {k: Path(v).name if v else None for k, v in config["weights"].items()},
     }
     return {"settings": settings, "hash": config_hash(settings)}

@@ -93,15 +93,32 @@ def reference_runs(config: dict[str, Any]) -> list[RunSpec]:
     return specs
 
 
+def benchmark_seeds(config: dict[str, Any]) -> list[int]:
+    """The seeds of the frozen benchmark and of every variant compared with it: `benchmark.seeds`, else `seeds`.
+
+    A comparison needs more seeds than a table (the seed noise must be estimated, not only averaged),
+    so the frozen benchmark may hold more seeds than `reproduce_tables` trains.
+    """
+    return sorted(config["benchmark"].get("seeds") or config["seeds"])
+
+
 def variant_runs(config: dict[str, Any], variant: str) -> list[RunSpec]:
-    """The runs of one variant: every comparison dataset, every seed."""
+    """The runs of one variant: every comparison dataset, every benchmark seed."""
     return [RunSpec(dataset, variant, seed, "main")
-            for dataset in config["comparison"]["datasets"] for seed in config["seeds"]]
+            for dataset in config["comparison"]["datasets"] for seed in benchmark_seeds(config)]
 
 
 def benchmark_models(config: dict[str, Any]) -> list[str]:
     """The reference models the frozen benchmark holds: comparison and ablation models, not variants."""
     return list(dict.fromkeys(config["comparison"]["models"] + config["ablation"]["models"]))
+
+
+def benchmark_runs(config: dict[str, Any]) -> list[RunSpec]:
+    """The runs `freeze_benchmark` stores: the main runs of the benchmark's models, at the benchmark's seeds."""
+    models = benchmark_models(config)
+    datasets = dict.fromkeys(config["comparison"]["datasets"] + config["ablation"]["datasets"])
+    return [RunSpec(dataset, model, seed, "main") for dataset in datasets
+            for model in main_models(config, dataset) if model in models for seed in benchmark_seeds(config)]
 
 
 def complexity_models(config: dict[str, Any]) -> list[str]:
