@@ -10,9 +10,12 @@ test set (other test images would give other scores). The suite estimates both a
   set: test units (images or tiles, or fixed blocks of them; `eval.unit_size`) drawn with
   replacement, the same draw for every run of both models (paired over units too), each run's mIoU
   recomputed from the summed per-unit confusion matrices;
-- t = mean(d) / sqrt(seed part + test part), with Welch-Satterthwaite degrees of freedom (the seed
-  part has n - 1, the bootstrap part is treated as known), gives a two-sided p and a 95 %
-  confidence interval of the difference, the effect size reported with it.
+- t = mean(d) / sqrt(seed part + test part), referred to Student's t with n - 1 degrees of freedom
+  (those of the seed part; the bootstrap part is treated as known), gives a two-sided p and a 95 %
+  confidence interval of the difference, the effect size reported with it. Welch-Satterthwaite's
+  degrees of freedom would be larger, but they trust the seed part's own estimate: with few seeds,
+  a seed part underestimated by chance then gives many degrees of freedom and a narrow interval
+  (simulated false-positive rate 12 % with 2 seeds, 8 % with 3). n - 1 never exceeds the 5 % level.
 
 The test is named in every report that uses it (`TEST_NAME`). With one seed the seed part cannot be
 estimated and no verdict is given.
@@ -27,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-TEST_NAME = ("paired t-test over seeds with the per-unit bootstrap variance of the test set added "
-             "(Welch-Satterthwaite degrees of freedom)")
+TEST_NAME = ("paired t-test over seeds (n - 1 degrees of freedom) with the per-unit bootstrap variance of the "
+             "test set added to its standard error")
 LEVEL = 0.95
 RESAMPLES = 2000
 
@@ -107,13 +110,21 @@ def compare(base: Mapping[int, np.ndarray], other: Mapping[int, np.ndarray],
     n = len(seeds)
     if n < 2:
         return Difference(delta, math.nan, math.nan, math.nan, math.nan, math.sqrt(var_test), math.nan, n, units)
-    var_seed = float(per_seed.var(ddof=1)) / n
-    var = var_seed + var_test
-    df = math.inf if var_seed == 0 else var**2 / (var_seed**2 / (n - 1))
-    if var == 0:
-        p = 1.0 if delta == 0 else 0.0
-        half = 0.0
-    else:
-        p = float(2 * stats.t.sf(abs(delta) / math.sqrt(var), df))
-        half = float(stats.t.ppf(0.5 + LEVEL / 2, df) * math.sqrt(var))
+    p, half, var_seed, df = t_test(per_seed, var_test)
     return Difference(delta, delta - half, delta + half, p, math.sqrt(var_seed), math.sqrt(var_test), df, n, units)
+
+
+def t_test(per_seed: np.ndarray, var_test: float) -> tuple[float, float, float, int]:
+    """The test on per-seed differences whose mean also carries the test-set variance `var_test`.
+
+    Returns the two-sided p, the half-width of the 95 % interval, the seed part of the variance and the
+    degrees of freedom (n - 1 of the n seeds).
+    """
+    n = len(per_seed)
+    var_seed = float(np.var(per_seed, ddof=1)) / n
+    var, df, delta = var_seed + var_test, n - 1, float(np.mean(per_seed))
+    if var == 0:
+        return (1.0 if delta == 0 else 0.0), 0.0, var_seed, df
+    scale = math.sqrt(var)
+    return (float(2 * stats.t.sf(abs(delta) / scale, df)), float(stats.t.ppf(0.5 + LEVEL / 2, df) * scale),
+            var_seed, df)
