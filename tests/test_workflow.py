@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -129,6 +130,19 @@ def test_protocol_ignores_models_but_not_settings():
     frozen = config_from(TEST_CONFIG, benchmark={"seeds": [0, 1, 2]})
     assert protocol(frozen)["settings"]["seeds"] == [0, 1, 2] and protocol(frozen)["hash"] != protocol(base)["hash"]
     assert protocol(config_from(TEST_CONFIG, seeds=[0], benchmark={"seeds": [0, 1, 2]})) == protocol(frozen)
+
+
+def test_the_committed_embedded_benchmark_is_the_embedded_default_and_every_run_learns():
+    """results/frozen/embedded.json: made under default.yaml as shipped, every planned run, each >= 3x chance."""
+    default = config_from(REPO / "workflow/config/default.yaml")
+    frozen = json.loads((REPO / default["benchmark"]["frozen"]).read_text())
+    assert frozen["protocol"]["hash"] == protocol(default)["hash"], "default.yaml changed: rerun freeze_benchmark"
+    planned = {(s.dataset, s.run, s.seed) for s in plan.benchmark_runs(default)}
+    assert {(r["dataset"], r["model"], r["seed"]) for r in frozen["runs"]} == planned
+    for run in frozen["runs"]:
+        labels = np.asarray(run["confusion_matrix"]).sum(axis=1)
+        majority = labels.max() / labels.sum() / np.count_nonzero(labels)  # mIoU of always the most frequent class
+        assert run["miou"] >= 3 * majority, (run["dataset"], run["model"], run["seed"], run["miou"], majority)
 
 
 #: One run of one model on one dataset: a workflow that is quick to start, kill and start again.
