@@ -199,12 +199,21 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
 
     iterations, log_every = tcfg["iterations"], tcfg["log_every"]
     feeding = loader_options(device, dcfg["num_workers"], dcfg["prefetch_factor"])
-    loader = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
-                                                             start, iterations),
-                        worker_init_fn=_worker_init, **feeding,
-                        # its own generator: creating the iterator must not draw from the global one,
-                        # or a resumed run's dropout would diverge from the uninterrupted run's
-                        generator=torch.Generator().manual_seed(tcfg["seed"]))
+
+    def stream(first: int, last: int) -> DataLoader:
+        """Batches `first` to `last` of the run's data stream."""
+        return DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
+                                                               first, last),
+                          worker_init_fn=_worker_init, **feeding,
+                          # its own generator: creating the iterator must not draw from the global one,
+                          # or a resumed run's dropout would diverge from the uninterrupted run's
+                          generator=torch.Generator().manual_seed(tcfg["seed"]))
+
+    def on_device(images: torch.Tensor) -> torch.Tensor:
+        images = images.to(device, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+
+    loader = stream(start, iterations)
     forward = torch.compile(model) if tcfg["compile"] else model  # checkpoints keep the plain module's names
     log.info("training %s on %s (%d samples) for %d iterations on %s in %s with recipe %s", model.describe(),
              dcfg["dataset"], len(dataset), iterations, device, precision.name, recipe.name)
@@ -216,10 +225,7 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     window: dict[str, list[float]] = {}
     tic = time.perf_counter()
     for iteration, (images, labels) in enumerate(progress, start=start + 1):
-        images = images.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images, labels = on_device(images), labels.to(device, non_blocking=True)
         set_lr(optimizer, recipe, iteration - 1, iterations)
         lr = recipe.lr_at(iteration - 1, iterations, recipe.lr)  # the rate of the groups outside the encoder
         with autocast(device, precision):
@@ -250,18 +256,9 @@ def _train(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
             write_text(out / "train_log.csv", _log_csv(rows))
 
     if tcfg["bn_recalibration"]:
-        extra = DataLoader(dataset, batch_sampler=StreamSampler(len(dataset), tcfg["batch_size"], tcfg["seed"],
-                                                                iterations, iterations + tcfg["bn_recalibration"]),
-                           worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(tcfg["seed"]),
-                           **feeding)
-
-        def images() -> Iterator[torch.Tensor]:
-            for batch, _ in extra:
-                batch = batch.to(device, non_blocking=True)
-                yield batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
-
         with autocast(device, precision):
-            recalibrate_batchnorm(model, images())
+            recalibrate_batchnorm(model, (on_device(images) for images, _ in
+                                          stream(iterations, iterations + tcfg["bn_recalibration"])))
     warm = step_times[tcfg["timing_warmup"]:] or step_times
     seconds_per_iter = statistics.median(warm)
     sessions.append([start, iterations])
