@@ -20,12 +20,10 @@ import yaml
 
 from bemseg.errors import ConfigError
 from bemseg.workflow import plan, slurm
-from bemseg.workflow.config import load_schema, resolve_workflow_config
 from bemseg.workflow.resources import check_rule_names, rule_resources
 from tests import slurm_cluster
-from tests.workflow_helpers import METRICS_SNAPSHOT, REPO, TEST_CONFIG, metrics_of, snakemake
+from tests.workflow_helpers import METRICS_SNAPSHOT, REPO, TEST_CONFIG, config_from, metrics_of, snakemake
 
-SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
 SINFO = """\
 main*|node1|2|3900|(null)|1:00:00
 main*|node2|4|7800|(null)|1:00:00
@@ -34,12 +32,6 @@ long|node1|2|3900|(null)|infinite
 mixed|wide|16|4000|(null)|2:00:00
 mixed|deep|2|64000|(null)|2:00:00
 """
-
-
-def config_from(path: Path, **changes) -> dict:
-    config = yaml.safe_load(path.read_text())
-    config.update(changes)
-    return resolve_workflow_config(config, SCHEMA)
 
 
 def request(rule: str = "train_evaluate", cpus: int = 1, mem_mb: int = 1000, runtime: int = 10, gpus: int = 0,

@@ -20,16 +20,8 @@ from snakemake.utils import update_config
 
 from bemseg.errors import ConfigError
 from bemseg.workflow import plan
-from bemseg.workflow.config import load_schema, protocol, resolve_workflow_config
-from tests.workflow_helpers import REPO, TEST_CONFIG, snakemake, snakemake_command
-
-SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
-
-
-def config_from(path: Path, **changes) -> dict:
-    config = yaml.safe_load(path.read_text())
-    config.update(changes)
-    return resolve_workflow_config(config, SCHEMA)
+from bemseg.workflow.config import protocol, resolve_workflow_config
+from tests.workflow_helpers import REPO, SCHEMA, TEST_CONFIG, config_from, snakemake, snakemake_command
 
 
 @pytest.mark.parametrize(("changes", "field"), [

@@ -8,10 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from bemseg.workflow.config import load_schema, resolve_workflow_config
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_CONFIG = REPO / "workflow/config/test.yaml"
+SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
 #: What the shared tiny-DAG run leaves in its folder besides the workflow's outputs.
 RUN_OUTPUT, METRICS_SNAPSHOT = "snakemake.out", "metrics.snapshot.json"
+
+
+def config_from(path: Path, **changes) -> dict:
+    """The workflow config file at `path` with top-level `changes`, resolved as the Snakefile resolves it."""
+    config = yaml.safe_load(path.read_text())
+    config.update(changes)
+    return resolve_workflow_config(config, SCHEMA)
 
 
 def snakemake_command(workdir: Path, *args: str, config: Path = TEST_CONFIG, cores: str | None = "2") -> list[str]:
