@@ -34,7 +34,6 @@ BEFORE = "5a18d1b"  # main before the recipe and embedded-default rework
 # Runs inside the measured interpreter (either code version); prints the phase times as JSON.
 JOB = r"""
 import json, sys, time
-imported = time.time()
 import bemseg.engine.evaluate as evaluate_module, bemseg.engine.train as train_module
 from bemseg.workflow import job  # noqa: F401  (what every workflow script imports)
 imported = time.time()
